@@ -1,0 +1,74 @@
+package rules
+
+import "time"
+
+// View is everything a rule condition can read about one customer at one
+// instant of event time. The engine builds it from the stored state; rules
+// never see the storage form. In CEL the fields are top-level variables:
+// now, customer, purchases, tickets, usage, feedback.
+type View struct {
+	Now       time.Time
+	Customer  Customer
+	Purchases Purchases
+	Tickets   Tickets
+	Usage     Usage
+	Feedback  Feedback
+}
+
+// Customer is the profile part of the view.
+type Customer struct {
+	ID         string            `cel:"id"`
+	Tier       string            `cel:"tier"`
+	SignedUpAt time.Time         `cel:"signed_up_at"` // zero when unknown
+	HasSignup  bool              `cel:"has_signup"`
+	FirstSeen  time.Time         `cel:"first_seen"`
+	Segment    string            `cel:"segment"` // "A", "B" or "C"
+	Attributes map[string]string `cel:"attributes"`
+}
+
+// Purchases summarises the customer's purchases up to Now.
+type Purchases struct {
+	Count    int64         `cel:"count"`
+	Total    float64       `cel:"total"`
+	First    time.Time     `cel:"first"` // zero when Count == 0
+	Last     time.Time     `cel:"last"`  // zero when Count == 0
+	Spend30  float64       `cel:"spend_30d"`
+	Spend90  float64       `cel:"spend_90d"`
+	Spend365 float64       `cel:"spend_365d"`
+	Interval time.Duration `cel:"interval"` // mean time between purchases; 0 below 2 purchases
+}
+
+// Tickets summarises support tickets up to Now.
+type Tickets struct {
+	Open       int64     `cel:"open"`
+	Opened7    int64     `cel:"opened_7d"`
+	Opened30   int64     `cel:"opened_30d"`
+	Last       time.Time `cel:"last"`        // zero when none
+	LatestCSAT int64     `cel:"latest_csat"` // 0 when none
+}
+
+// Usage holds usage totals. The trailing 7 days are the current UTC day and
+// the six before it; the prior 28 days are the four weeks before those.
+type Usage struct {
+	Last7       float64   `cel:"last_7d"`
+	Prior28     float64   `cel:"prior_28d"`
+	WeeklyAvg28 float64   `cel:"weekly_avg_28d"` // Prior28 / 4
+	Last        time.Time `cel:"last"`           // zero when none
+	// Metrics holds the same figures per metric name.
+	Metrics map[string]MetricUsage `cel:"metrics"`
+}
+
+// MetricUsage is Usage for one metric.
+type MetricUsage struct {
+	Last7       float64 `cel:"last_7d"`
+	Prior28     float64 `cel:"prior_28d"`
+	WeeklyAvg28 float64 `cel:"weekly_avg_28d"`
+}
+
+// Feedback holds the latest feedback scores; -1 means none was given.
+type Feedback struct {
+	NPS         int64  `cel:"nps"`
+	NPSCategory string `cel:"nps_category"` // promoter, passive, detractor or ""
+	CSAT        int64  `cel:"csat"`
+	CES         int64  `cel:"ces"`
+}
