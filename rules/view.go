@@ -13,6 +13,10 @@ type View struct {
 	Tickets   Tickets
 	Usage     Usage
 	Feedback  Feedback
+	// LastSeen is the occurred_at of the latest applied event of each type
+	// (purchase, support_ticket, usage, customer, feedback); absent types
+	// have no entry.
+	LastSeen map[string]time.Time
 }
 
 // Customer is the profile part of the view.
