@@ -1,0 +1,181 @@
+// Package bin is the small append-style binary encoder and bounds-checked
+// decoder behind churnwatch's compact formats (internal events, customer
+// state, watermark marks). Varints keep small numbers small; every read
+// checks its bounds so that corrupt input yields an error, never a panic.
+package bin
+
+import (
+	"encoding/binary"
+	"errors"
+	"math"
+	"time"
+)
+
+// ErrCorrupt is returned when input ends early or holds an impossible value.
+var ErrCorrupt = errors.New("corrupt binary data")
+
+// Writer appends values to a byte slice.
+type Writer struct{ B []byte }
+
+// Uvarint appends v as an unsigned varint.
+func (w *Writer) Uvarint(v uint64) { w.B = binary.AppendUvarint(w.B, v) }
+
+// Varint appends v as a signed (zig-zag) varint.
+func (w *Writer) Varint(v int64) { w.B = binary.AppendVarint(w.B, v) }
+
+// Byte appends one byte.
+func (w *Writer) Byte(b byte) { w.B = append(w.B, b) }
+
+// Bool appends b as one byte.
+func (w *Writer) Bool(b bool) {
+	if b {
+		w.B = append(w.B, 1)
+	} else {
+		w.B = append(w.B, 0)
+	}
+}
+
+// Float appends f; integral values in int32 range take one to five bytes.
+func (w *Writer) Float(f float64) {
+	if f == math.Trunc(f) && math.Abs(f) < 1<<31 && !(f == 0 && math.Signbit(f)) {
+		w.Byte(0)
+		w.Varint(int64(f))
+		return
+	}
+	w.Byte(1)
+	w.B = binary.LittleEndian.AppendUint64(w.B, math.Float64bits(f))
+}
+
+// Uint64 appends v as eight fixed bytes (used for hashes).
+func (w *Writer) Uint64(v uint64) { w.B = binary.LittleEndian.AppendUint64(w.B, v) }
+
+// String appends a length-prefixed string.
+func (w *Writer) String(s string) {
+	w.Uvarint(uint64(len(s)))
+	w.B = append(w.B, s...)
+}
+
+// Time appends t as microseconds since the Unix epoch (shifted by one from
+// the epoch on, so that 0 can stand for the zero Time).
+func (w *Writer) Time(t time.Time) { w.Varint(timeCode(t)) }
+
+func timeCode(t time.Time) int64 {
+	if t.IsZero() {
+		return 0
+	}
+	us := t.UnixMicro()
+	if us >= 0 {
+		us++
+	}
+	return us
+}
+
+func timeFromCode(c int64) time.Time {
+	switch {
+	case c == 0:
+		return time.Time{}
+	case c > 0:
+		c--
+	}
+	return time.UnixMicro(c).UTC()
+}
+
+// Reader consumes values written by Writer. After the first error every
+// read returns a zero value and Err reports ErrCorrupt.
+type Reader struct {
+	B   []byte
+	err error
+}
+
+// Err reports whether any read failed.
+func (r *Reader) Err() error { return r.err }
+
+func (r *Reader) fail() { r.err, r.B = ErrCorrupt, nil }
+
+// Uvarint reads an unsigned varint.
+func (r *Reader) Uvarint() uint64 {
+	v, n := binary.Uvarint(r.B)
+	if n <= 0 {
+		r.fail()
+		return 0
+	}
+	r.B = r.B[n:]
+	return v
+}
+
+// Varint reads a signed varint.
+func (r *Reader) Varint() int64 {
+	v, n := binary.Varint(r.B)
+	if n <= 0 {
+		r.fail()
+		return 0
+	}
+	r.B = r.B[n:]
+	return v
+}
+
+// Byte reads one byte.
+func (r *Reader) Byte() byte {
+	if len(r.B) < 1 {
+		r.fail()
+		return 0
+	}
+	b := r.B[0]
+	r.B = r.B[1:]
+	return b
+}
+
+// Bool reads a byte written by Bool.
+func (r *Reader) Bool() bool { return r.Byte() == 1 }
+
+// Float reads a value written by Float.
+func (r *Reader) Float() float64 {
+	switch r.Byte() {
+	case 0:
+		return float64(r.Varint())
+	case 1:
+		return math.Float64frombits(r.Uint64())
+	}
+	r.fail()
+	return 0
+}
+
+// Uint64 reads eight fixed bytes.
+func (r *Reader) Uint64() uint64 {
+	if len(r.B) < 8 {
+		r.fail()
+		return 0
+	}
+	v := binary.LittleEndian.Uint64(r.B)
+	r.B = r.B[8:]
+	return v
+}
+
+// String reads a length-prefixed string.
+func (r *Reader) String() string {
+	n := r.Uvarint()
+	if n > uint64(len(r.B)) {
+		r.fail()
+		return ""
+	}
+	s := string(r.B[:n])
+	r.B = r.B[n:]
+	return s
+}
+
+// Time reads a time written by Time.
+func (r *Reader) Time() time.Time { return timeFromCode(r.Varint()) }
+
+// Count reads a collection length and checks it against the bytes left,
+// assuming each element takes at least min bytes.
+func (r *Reader) Count(min int) int {
+	n := r.Uvarint()
+	if min < 1 {
+		min = 1
+	}
+	if n > uint64(len(r.B)/min) {
+		r.fail()
+		return 0
+	}
+	return int(n)
+}
