@@ -1,0 +1,222 @@
+package state
+
+import (
+	"fmt"
+	"sort"
+
+	"github.com/churnwatch/churnwatch/event"
+	"github.com/churnwatch/churnwatch/internal/bin"
+)
+
+const codecVersion = 1
+
+// MarshalBinary encodes the state compactly: varint times and counts,
+// hashes instead of ids, the pending events in their binary form.
+func (c *Customer) MarshalBinary() ([]byte, error) { return c.AppendBinary(nil), nil }
+
+// AppendBinary appends the encoding of c to b.
+func (c *Customer) AppendBinary(b []byte) []byte {
+	w := bin.Writer{B: b}
+	w.Byte(codecVersion)
+	w.String(c.ID)
+	w.Time(c.AsOf)
+	w.Time(c.FirstSeen)
+	w.Varint(c.Offset)
+	w.Bool(c.Deleted)
+	for _, t := range c.LastSeen {
+		w.Time(t)
+	}
+	pr := &c.Profile
+	w.String(pr.Tier)
+	w.Time(pr.TierAt)
+	w.Time(pr.SignedUpAt)
+	w.Time(pr.SignupAt)
+	w.Time(pr.AttrsAt)
+	keys := make([]string, 0, len(pr.Attributes))
+	for k := range pr.Attributes {
+		keys = append(keys, k)
+	}
+	sort.Strings(keys)
+	w.Uvarint(uint64(len(keys)))
+	for _, k := range keys {
+		w.String(k)
+		w.String(pr.Attributes[k])
+	}
+	p := &c.Purchases
+	w.Varint(p.Count)
+	w.Float(p.Total)
+	w.Time(p.First)
+	w.Time(p.Last)
+	w.Uvarint(uint64(len(p.Recent)))
+	for _, x := range p.Recent {
+		w.Time(x.At)
+		w.Float(x.Amount)
+	}
+	t := &c.Tickets
+	w.Uvarint(uint64(len(t.Open)))
+	for _, h := range t.Open {
+		w.Uint64(h)
+	}
+	w.Uvarint(uint64(len(t.Opened)))
+	for _, at := range t.Opened {
+		w.Time(at)
+	}
+	w.Time(t.Last)
+	w.Varint(int64(t.LatestCSAT))
+	w.Time(t.CSATAt)
+	metrics := make([]string, 0, len(c.Usage))
+	for m := range c.Usage {
+		metrics = append(metrics, m)
+	}
+	sort.Strings(metrics)
+	w.Uvarint(uint64(len(metrics)))
+	for _, m := range metrics {
+		w.String(m)
+		bs := c.Usage[m]
+		w.Uvarint(uint64(len(bs)))
+		for _, x := range bs {
+			w.Varint(int64(x.Day))
+			w.Float(x.Value)
+		}
+	}
+	f := &c.Feedback
+	w.Varint(int64(f.NPS))
+	w.Varint(int64(f.CSAT))
+	w.Varint(int64(f.CES))
+	w.Time(f.NPSAt)
+	w.Time(f.CSATAt)
+	w.Time(f.CESAt)
+	w.String(c.Segment)
+	w.Varint(int64(c.Risk))
+	w.Uvarint(uint64(len(c.Reasons)))
+	for _, r := range c.Reasons {
+		w.String(r)
+	}
+	w.Uvarint(uint64(len(c.Active)))
+	for _, a := range c.Active {
+		w.String(a.Rule)
+		w.Time(a.Since)
+		w.String(a.AlertID)
+	}
+	w.Time(c.Deadline)
+	w.Uvarint(uint64(len(c.Pending)))
+	for i := range c.Pending {
+		n := len(w.B)
+		w.B = append(w.B, 0, 0, 0) // room for a small length prefix
+		w.B = c.Pending[i].AppendBinary(w.B)
+		w.B = putLen(w.B, n, len(w.B)-n-3)
+	}
+	w.Uvarint(uint64(len(c.Seen)))
+	for _, s := range c.Seen {
+		w.Uint64(s.Hash)
+		w.Time(s.At)
+	}
+	return w.B
+}
+
+// putLen writes l as a three-byte length at b[at:at+3].
+func putLen(b []byte, at, l int) []byte {
+	b[at], b[at+1], b[at+2] = byte(l), byte(l>>8), byte(l>>16)
+	return b
+}
+
+// Unmarshal decodes a state written by AppendBinary.
+func Unmarshal(b []byte) (*Customer, error) {
+	r := bin.Reader{B: b}
+	if v := r.Byte(); v != codecVersion {
+		return nil, fmt.Errorf("decode customer state: unknown version %d", v)
+	}
+	c := &Customer{}
+	c.ID = r.String()
+	c.AsOf = r.Time()
+	c.FirstSeen = r.Time()
+	c.Offset = r.Varint()
+	c.Deleted = r.Bool()
+	for i := range c.LastSeen {
+		c.LastSeen[i] = r.Time()
+	}
+	pr := &c.Profile
+	pr.Tier = r.String()
+	pr.TierAt = r.Time()
+	pr.SignedUpAt = r.Time()
+	pr.SignupAt = r.Time()
+	pr.AttrsAt = r.Time()
+	if n := r.Count(2); n > 0 {
+		pr.Attributes = make(map[string]string, n)
+		for range n {
+			k := r.String()
+			pr.Attributes[k] = r.String()
+		}
+	}
+	p := &c.Purchases
+	p.Count = r.Varint()
+	p.Total = r.Float()
+	p.First = r.Time()
+	p.Last = r.Time()
+	for range r.Count(3) {
+		p.Recent = append(p.Recent, Purchase{At: r.Time(), Amount: r.Float()})
+	}
+	t := &c.Tickets
+	for range r.Count(8) {
+		t.Open = append(t.Open, r.Uint64())
+	}
+	for range r.Count(1) {
+		t.Opened = append(t.Opened, r.Time())
+	}
+	t.Last = r.Time()
+	t.LatestCSAT = int(r.Varint())
+	t.CSATAt = r.Time()
+	if n := r.Count(2); n > 0 {
+		c.Usage = make(map[string][]Bucket, n)
+		for range n {
+			m := r.String()
+			k := r.Count(3)
+			bs := make([]Bucket, 0, k)
+			for range k {
+				bs = append(bs, Bucket{Day: int32(r.Varint()), Value: r.Float()})
+			}
+			c.Usage[m] = bs
+		}
+	}
+	f := &c.Feedback
+	f.NPS = int(r.Varint())
+	f.CSAT = int(r.Varint())
+	f.CES = int(r.Varint())
+	f.NPSAt = r.Time()
+	f.CSATAt = r.Time()
+	f.CESAt = r.Time()
+	c.Segment = r.String()
+	c.Risk = int(r.Varint())
+	for range r.Count(1) {
+		c.Reasons = append(c.Reasons, r.String())
+	}
+	for range r.Count(3) {
+		c.Active = append(c.Active, Active{Rule: r.String(), Since: r.Time(), AlertID: r.String()})
+	}
+	c.Deadline = r.Time()
+	for range r.Count(4) {
+		if len(r.B) < 3 {
+			return nil, fmt.Errorf("decode customer state: %w", bin.ErrCorrupt)
+		}
+		l := int(r.B[0]) | int(r.B[1])<<8 | int(r.B[2])<<16
+		if l > len(r.B)-3 {
+			return nil, fmt.Errorf("decode customer state: %w", bin.ErrCorrupt)
+		}
+		e, err := event.DecodeBinary(r.B[3 : 3+l])
+		if err != nil {
+			return nil, fmt.Errorf("decode customer state: pending event: %w", err)
+		}
+		c.Pending = append(c.Pending, e)
+		r.B = r.B[3+l:]
+	}
+	for range r.Count(9) {
+		c.Seen = append(c.Seen, Seen{Hash: r.Uint64(), At: r.Time()})
+	}
+	if err := r.Err(); err != nil {
+		return nil, fmt.Errorf("decode customer state: %w", err)
+	}
+	if len(r.B) != 0 {
+		return nil, fmt.Errorf("decode customer state: %d trailing bytes", len(r.B))
+	}
+	return c, nil
+}

@@ -1,0 +1,128 @@
+package state
+
+import (
+	"time"
+
+	"github.com/churnwatch/churnwatch/event"
+	"github.com/churnwatch/churnwatch/rules"
+)
+
+// View returns what rules read of the customer at event time c.AsOf.
+func (c *Customer) View() *rules.View {
+	now := c.AsOf
+	v := &rules.View{
+		Now: now,
+		Customer: rules.Customer{
+			ID: c.ID, Tier: c.Profile.Tier, SignedUpAt: c.Profile.SignedUpAt,
+			HasSignup: !c.Profile.SignedUpAt.IsZero(), FirstSeen: c.FirstSeen,
+			Segment: c.Segment, Attributes: c.Profile.Attributes,
+		},
+		Feedback: rules.Feedback{
+			NPS: int64(c.Feedback.NPS), NPSCategory: NPSCategory(c.Feedback.NPS),
+			CSAT: int64(c.Feedback.CSAT), CES: int64(c.Feedback.CES),
+		},
+		LastSeen: make(map[string]time.Time, 5),
+	}
+	if v.Customer.Attributes == nil {
+		v.Customer.Attributes = map[string]string{}
+	}
+	for _, t := range event.Types() {
+		if at := c.LastSeen[t]; !at.IsZero() {
+			v.LastSeen[t.String()] = at
+		}
+	}
+	p := &c.Purchases
+	v.Purchases = rules.Purchases{Count: p.Count, Total: p.Total, First: p.First, Last: p.Last}
+	if p.Count >= 2 {
+		v.Purchases.Interval = p.Last.Sub(p.First) / time.Duration(p.Count-1)
+	}
+	for _, x := range p.Recent {
+		age := now.Sub(x.At)
+		if age < 0 || age >= PurchaseWindow {
+			continue
+		}
+		v.Purchases.Spend365 += x.Amount
+		if age < 90*Day {
+			v.Purchases.Spend90 += x.Amount
+		}
+		if age < 30*Day {
+			v.Purchases.Spend30 += x.Amount
+		}
+	}
+	t := &c.Tickets
+	v.Tickets = rules.Tickets{Open: int64(len(t.Open)), Last: t.Last, LatestCSAT: int64(t.LatestCSAT)}
+	for _, at := range t.Opened {
+		age := now.Sub(at)
+		if age < 0 || age >= TicketWindow {
+			continue
+		}
+		v.Tickets.Opened30++
+		if age < 7*Day {
+			v.Tickets.Opened7++
+		}
+	}
+	v.Usage.Last = c.LastSeen[event.Usage]
+	v.Usage.Metrics = make(map[string]rules.MetricUsage, len(c.Usage))
+	today := DayOf(now)
+	for m, buckets := range c.Usage {
+		var mu rules.MetricUsage
+		for _, b := range buckets {
+			switch age := today - b.Day; {
+			case age < 0:
+			case age < 7:
+				mu.Last7 += b.Value
+			case age < UsageDays:
+				mu.Prior28 += b.Value
+			}
+		}
+		mu.WeeklyAvg28 = mu.Prior28 / 4
+		v.Usage.Metrics[m] = mu
+		v.Usage.Last7 += mu.Last7
+		v.Usage.Prior28 += mu.Prior28
+	}
+	v.Usage.WeeklyAvg28 = v.Usage.Prior28 / 4
+	return v
+}
+
+// NPSCategory names an NPS score: promoter 9–10, passive 7–8, detractor
+// 0–6, "" for none.
+func NPSCategory(score int) string {
+	switch {
+	case score >= 9:
+		return "promoter"
+	case score >= 7:
+		return "passive"
+	case score >= 0:
+		return "detractor"
+	}
+	return ""
+}
+
+// NextEdge returns the earliest instant after AsOf at which a trailing
+// window changes (a purchase leaves the 30/90/365-day window, a ticket
+// opening the 7/30-day window, a usage day the 7-day or the prior-28-day
+// window), or zero when none will.
+func (c *Customer) NextEdge() time.Time {
+	var next time.Time
+	consider := func(t time.Time) {
+		if t.After(c.AsOf) && (next.IsZero() || t.Before(next)) {
+			next = t
+		}
+	}
+	for _, x := range c.Purchases.Recent {
+		consider(x.At.Add(30 * Day))
+		consider(x.At.Add(90 * Day))
+		consider(x.At.Add(PurchaseWindow))
+	}
+	for _, at := range c.Tickets.Opened {
+		consider(at.Add(7 * Day))
+		consider(at.Add(TicketWindow))
+	}
+	for _, buckets := range c.Usage {
+		for _, b := range buckets {
+			consider(DayStart(b.Day + 7))
+			consider(DayStart(b.Day + UsageDays))
+		}
+	}
+	return next
+}

@@ -1,0 +1,156 @@
+// Package topics administers churnwatch's Kafka topics with franz-go's kadm:
+// it creates the source, internal, alert and dead-letter topics when they are
+// missing, reads partition counts and end offsets, and reports consumer lag.
+// Consuming and producing is left to the processor (kafka-go).
+package topics
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"sort"
+	"strings"
+
+	"github.com/twmb/franz-go/pkg/kadm"
+	"github.com/twmb/franz-go/pkg/kerr"
+	"github.com/twmb/franz-go/pkg/kgo"
+)
+
+// Spec describes one topic churnwatch needs.
+type Spec struct {
+	Name        string
+	Partitions  int32
+	Replication int16 // -1: the broker default
+	Configs     map[string]*string
+}
+
+// Admin wraps a kadm client.
+type Admin struct {
+	cl  *kgo.Client
+	adm *kadm.Client
+}
+
+// NewAdmin connects an admin client to brokers.
+func NewAdmin(brokers []string) (*Admin, error) {
+	cl, err := kgo.NewClient(kgo.SeedBrokers(brokers...))
+	if err != nil {
+		return nil, fmt.Errorf("kafka admin client: %w", err)
+	}
+	return &Admin{cl: cl, adm: kadm.NewClient(cl)}, nil
+}
+
+// Close closes the client.
+func (a *Admin) Close() { a.cl.Close() }
+
+// Ensure creates every missing topic of specs and returns, for each spec,
+// "created" or "exists (N partitions)".
+func (a *Admin) Ensure(ctx context.Context, specs []Spec) ([]string, error) {
+	out := make([]string, len(specs))
+	for i, s := range specs {
+		res, err := a.adm.CreateTopic(ctx, s.Partitions, s.Replication, s.Configs, s.Name)
+		switch {
+		case err == nil && res.Err == nil:
+			out[i] = fmt.Sprintf("%s: created with %d partitions", s.Name, s.Partitions)
+		case errors.Is(err, kerr.TopicAlreadyExists) || errors.Is(res.Err, kerr.TopicAlreadyExists):
+			n, perr := a.Partitions(ctx, s.Name)
+			if perr != nil {
+				return out, perr
+			}
+			out[i] = fmt.Sprintf("%s: exists with %d partitions", s.Name, n[s.Name])
+		case err != nil:
+			return out, fmt.Errorf("create topic %s: %w", s.Name, err)
+		default:
+			return out, fmt.Errorf("create topic %s: %w", s.Name, res.Err)
+		}
+	}
+	return out, nil
+}
+
+// Partitions returns the partition count of each existing topic of names.
+func (a *Admin) Partitions(ctx context.Context, names ...string) (map[string]int32, error) {
+	md, err := a.adm.ListTopics(ctx, names...)
+	if err != nil {
+		return nil, fmt.Errorf("list topics %s: %w", strings.Join(names, ","), err)
+	}
+	out := make(map[string]int32, len(md))
+	for _, d := range md {
+		if d.Err != nil {
+			if errors.Is(d.Err, kerr.UnknownTopicOrPartition) {
+				continue
+			}
+			return nil, fmt.Errorf("topic %s: %w", d.Topic, d.Err)
+		}
+		out[d.Topic] = int32(len(d.Partitions))
+	}
+	return out, nil
+}
+
+// EndOffsets returns the end offset (the offset the next record will get)
+// of every partition of topics.
+func (a *Admin) EndOffsets(ctx context.Context, topics ...string) (map[string]map[int32]int64, error) {
+	return offsets(a.adm.ListEndOffsets(ctx, topics...))
+}
+
+// StartOffsets returns the first offset still in the log of every partition.
+func (a *Admin) StartOffsets(ctx context.Context, topics ...string) (map[string]map[int32]int64, error) {
+	return offsets(a.adm.ListStartOffsets(ctx, topics...))
+}
+
+func offsets(lo kadm.ListedOffsets, err error) (map[string]map[int32]int64, error) {
+	if err != nil {
+		return nil, fmt.Errorf("list offsets: %w", err)
+	}
+	out := make(map[string]map[int32]int64)
+	var first error
+	lo.Each(func(o kadm.ListedOffset) {
+		if o.Err != nil {
+			if first == nil {
+				first = fmt.Errorf("offset of %s/%d: %w", o.Topic, o.Partition, o.Err)
+			}
+			return
+		}
+		if out[o.Topic] == nil {
+			out[o.Topic] = make(map[int32]int64)
+		}
+		out[o.Topic][o.Partition] = o.Offset
+	})
+	return out, first
+}
+
+// Lag is the consumer lag of one group on one partition.
+type Lag struct {
+	Group     string
+	Topic     string
+	Partition int32
+	Committed int64 // -1 when nothing is committed
+	End       int64
+	Lag       int64
+}
+
+// Lags returns the lag of groups per partition, sorted.
+func (a *Admin) Lags(ctx context.Context, groups ...string) ([]Lag, error) {
+	dl, err := a.adm.Lag(ctx, groups...)
+	if err != nil {
+		return nil, fmt.Errorf("consumer lag: %w", err)
+	}
+	var out []Lag
+	for _, g := range dl {
+		if g.Error() != nil {
+			return nil, fmt.Errorf("lag of group %s: %w", g.Group, g.Error())
+		}
+		for _, l := range g.Lag.Sorted() {
+			out = append(out, Lag{Group: g.Group, Topic: l.Topic, Partition: l.Partition,
+				Committed: l.Commit.At, End: l.End.Offset, Lag: l.Lag})
+		}
+	}
+	sort.Slice(out, func(i, j int) bool {
+		if out[i].Group != out[j].Group {
+			return out[i].Group < out[j].Group
+		}
+		if out[i].Topic != out[j].Topic {
+			return out[i].Topic < out[j].Topic
+		}
+		return out[i].Partition < out[j].Partition
+	})
+	return out, nil
+}
