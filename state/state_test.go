@@ -1,0 +1,189 @@
+package state
+
+import (
+	"reflect"
+	"testing"
+	"time"
+
+	"github.com/churnwatch/churnwatch/event"
+)
+
+var t0 = time.Date(2026, 3, 1, 10, 0, 0, 0, time.UTC)
+
+func ev(id string, typ event.Type, at time.Time) event.Event {
+	return event.Event{ID: id, CustomerID: "c1", Type: typ, OccurredAt: at}
+}
+
+// applyAll receives evs and applies them in event order up to their times.
+func applyAll(c *Customer, evs ...event.Event) {
+	for i, e := range evs {
+		c.Receive(e, c.Offset+1+int64(i))
+	}
+	for _, e := range c.Pending {
+		if e.OccurredAt.After(c.AsOf) {
+			c.AsOf = e.OccurredAt
+		}
+		c.Apply(&e)
+	}
+	c.Pending = nil
+}
+
+func TestReceiveDeduplicates(t *testing.T) {
+	c := New("c1")
+	e := ev("e1", event.Usage, t0)
+	if !c.Receive(e, 0) {
+		t.Fatal("first receive rejected")
+	}
+	if c.Receive(e, 0) {
+		t.Fatal("redelivered offset accepted")
+	}
+	if c.Receive(e, 1) {
+		t.Fatal("duplicate event id accepted")
+	}
+	if !c.Receive(ev("e2", event.Usage, t0.Add(-time.Hour)), 2) {
+		t.Fatal("new event rejected")
+	}
+	if len(c.Pending) != 2 || c.Pending[0].ID != "e2" {
+		t.Fatalf("pending not in event order: %+v", c.Pending)
+	}
+}
+
+func TestLatestByOccurredAt(t *testing.T) {
+	c := New("c1")
+	newer := ev("p2", event.Customer, t0.Add(time.Hour))
+	newer.Tier, newer.HasTier = "vip", true
+	older := ev("p1", event.Customer, t0)
+	older.Tier, older.HasTier = "regular", true
+	nps1 := ev("f2", event.Feedback, t0.Add(time.Hour))
+	nps1.Kind, nps1.Score = event.NPS, 9
+	nps0 := ev("f1", event.Feedback, t0)
+	nps0.Kind, nps0.Score = event.NPS, 2
+	// Apply in arrival order, newest first: the older values must not win.
+	for _, e := range []event.Event{newer, nps1, older, nps0} {
+		c.AsOf = t0.Add(time.Hour)
+		c.Apply(&e)
+	}
+	if c.Profile.Tier != "vip" {
+		t.Errorf("tier = %q, want vip", c.Profile.Tier)
+	}
+	if c.Feedback.NPS != 9 || c.View().Feedback.NPSCategory != "promoter" {
+		t.Errorf("nps = %d (%s), want 9 promoter", c.Feedback.NPS, c.View().Feedback.NPSCategory)
+	}
+}
+
+func TestWindows(t *testing.T) {
+	c := New("c1")
+	var evs []event.Event
+	for i, days := range []int{400, 200, 60, 20, 1} {
+		e := ev("p"+string(rune('a'+i)), event.Purchase, t0.Add(-time.Duration(days)*Day))
+		e.Amount = 10
+		evs = append(evs, e)
+	}
+	for i, days := range []int{40, 20, 3} {
+		e := ev("t"+string(rune('a'+i)), event.SupportTicket, t0.Add(-time.Duration(days)*Day))
+		e.TicketID, e.Status = "tk"+string(rune('a'+i)), event.Opened
+		evs = append(evs, e)
+	}
+	closeB := ev("tz", event.SupportTicket, t0.Add(-time.Hour))
+	closeB.TicketID, closeB.Status = "tkb", event.Solved
+	evs = append(evs, closeB)
+	for d := range 35 {
+		e := ev("u"+string(rune('a'+d)), event.Usage, t0.Add(-time.Duration(d)*Day))
+		e.Metric, e.Value = "sessions", float64(1+d/7)
+		evs = append(evs, e)
+	}
+	applyAll(c, evs...)
+	c.AsOf = t0
+	v := c.View()
+	if v.Purchases.Count != 5 || v.Purchases.Total != 50 {
+		t.Errorf("count/total = %d/%g", v.Purchases.Count, v.Purchases.Total)
+	}
+	if v.Purchases.Spend30 != 20 || v.Purchases.Spend90 != 30 || v.Purchases.Spend365 != 40 {
+		t.Errorf("spend 30/90/365 = %g/%g/%g, want 20/30/40", v.Purchases.Spend30, v.Purchases.Spend90, v.Purchases.Spend365)
+	}
+	if want := 399 * Day / 4; v.Purchases.Interval != want {
+		t.Errorf("interval = %s, want %s", v.Purchases.Interval, want)
+	}
+	if v.Tickets.Opened30 != 2 || v.Tickets.Opened7 != 1 || v.Tickets.Open != 2 {
+		t.Errorf("tickets opened7/opened30/open = %d/%d/%d, want 1/2/2", v.Tickets.Opened7, v.Tickets.Opened30, v.Tickets.Open)
+	}
+	// Days 0–6 have value 1; days 7–13: 2, 14–20: 3, 21–27: 4, 28–34: 5.
+	if v.Usage.Last7 != 7 || v.Usage.Prior28 != 7*(2+3+4+5) || v.Usage.WeeklyAvg28 != 24.5 {
+		t.Errorf("usage last7/prior28/avg = %g/%g/%g", v.Usage.Last7, v.Usage.Prior28, v.Usage.WeeklyAvg28)
+	}
+	// The next window edge is the earliest of all of them after t0.
+	if got, want := c.NextEdge(), DayStart(DayOf(t0)+1); !got.Equal(want) {
+		t.Errorf("next edge %s, want %s", got, want)
+	}
+}
+
+func TestPruneAndCodec(t *testing.T) {
+	c := New("c {1}: x")
+	p := ev("p", event.Purchase, t0)
+	p.Amount = 12.75
+	prof := ev("c", event.Customer, t0)
+	prof.Tier, prof.HasTier, prof.SignedUpAt, prof.Attributes = "vip", true, t0.Add(-Day), map[string]string{"plan": "pro"}
+	tk := ev("t", event.SupportTicket, t0)
+	tk.TicketID, tk.Status, tk.CSAT = "tk", event.Opened, 2
+	u := ev("u", event.Usage, t0)
+	u.Metric, u.Value = "sessions", 3
+	applyAll(c, p, prof, tk, u)
+	c.Receive(ev("later", event.Usage, t0.Add(Day)), 10)
+	c.Active = []Active{{Rule: "r", Since: t0, AlertID: "id"}}
+	c.Risk, c.Reasons, c.Segment, c.Deadline = 45, []string{"x"}, "A", t0.Add(Day)
+	back, err := Unmarshal(c.AppendBinary(nil))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !reflect.DeepEqual(back, c) {
+		t.Fatalf("codec round trip:\n got %+v\nwant %+v", back, c)
+	}
+	c.AsOf = t0.Add(400 * Day)
+	c.Prune()
+	if len(c.Purchases.Recent) != 0 || len(c.Tickets.Opened) != 0 || len(c.Usage) != 0 || len(c.Seen) != 0 {
+		t.Fatalf("prune left %+v", c)
+	}
+	if c.Purchases.Count != 1 || c.Purchases.Total != 12.75 {
+		t.Fatal("prune lost lifetime figures")
+	}
+}
+
+func TestErase(t *testing.T) {
+	c := New("c1")
+	p := ev("p", event.Purchase, t0)
+	p.Amount = 5
+	del := ev("d", event.Customer, t0.Add(time.Hour))
+	del.Deleted = true
+	applyAll(c, p, del)
+	if !c.Deleted || c.Purchases.Count != 0 || c.FirstSeen != (time.Time{}) {
+		t.Fatalf("erase kept data: %+v", c)
+	}
+	if c.Receive(p, 99) {
+		t.Fatal("an erased customer's old event was accepted again")
+	}
+}
+
+func TestUnmarshalCorrupt(t *testing.T) {
+	c := New("c1")
+	b := c.AppendBinary(nil)
+	for i := range len(b) {
+		if _, err := Unmarshal(b[:i]); err == nil {
+			t.Fatalf("truncated at %d: no error", i)
+		}
+	}
+}
+
+func FuzzUnmarshal(f *testing.F) {
+	c := New("c1")
+	applyAll(c, ev("u", event.Usage, t0))
+	f.Add(c.AppendBinary(nil))
+	f.Fuzz(func(t *testing.T, b []byte) {
+		c, err := Unmarshal(b)
+		if err != nil {
+			return
+		}
+		if _, err := Unmarshal(c.AppendBinary(nil)); err != nil {
+			t.Fatalf("re-encode failed: %v", err)
+		}
+	})
+}
