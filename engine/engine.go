@@ -1,0 +1,201 @@
+// Package engine moves one customer's state forward in event time: it
+// applies the customer's pending events and fires the timers (absence
+// deadlines, window edges) in time order, evaluates the rules at each of
+// those instants and turns rule transitions into alerts. It is pure: the
+// processor calls it with the watermark as the target time, and
+// `churnwatch rules test` calls it offline with the same results.
+package engine
+
+import (
+	"errors"
+	"fmt"
+	"time"
+
+	"github.com/churnwatch/churnwatch/alerts"
+	"github.com/churnwatch/churnwatch/event"
+	"github.com/churnwatch/churnwatch/rules"
+	"github.com/churnwatch/churnwatch/state"
+)
+
+// Engine evaluates one rule set. It is safe for concurrent use on
+// different customers.
+type Engine struct {
+	rules   *rules.Set
+	segment func(spend365 float64) string
+}
+
+// New returns an engine for set. segment maps trailing-365-day spend to a
+// segment (A, B, C); nil leaves the segment empty.
+func New(set *rules.Set, segment func(spend365 float64) string) *Engine {
+	return &Engine{rules: set, segment: segment}
+}
+
+// Rules returns the rule set.
+func (e *Engine) Rules() *rules.Set { return e.rules }
+
+// Advance brings c to event time to. Pending events at or before to are
+// applied in event order, and at every instant where an event was applied
+// or a timer was due the rules are evaluated; timers fire only after every
+// event at or before their time has been applied. Each transition is passed
+// to emit in order. Events older than c.AsOf (late) are applied at c.AsOf.
+// A rule that fails to evaluate keeps its previous result; the errors are
+// returned joined, after the state has been advanced.
+func (e *Engine) Advance(c *state.Customer, to time.Time, emit func(alerts.Alert)) error {
+	var errs []error
+	for {
+		due := e.nextTimer(c)
+		hasEvent := len(c.Pending) > 0 && !c.Pending[0].OccurredAt.After(to)
+		switch {
+		case hasEvent && (due.IsZero() || !c.Pending[0].OccurredAt.After(due)):
+			at := c.Pending[0].OccurredAt
+			if at.After(c.AsOf) {
+				c.AsOf = at
+			}
+			// Apply every event of this instant before evaluating it.
+			n := 0
+			deleted := false
+			for n < len(c.Pending) && !c.Pending[n].OccurredAt.After(c.AsOf) {
+				ev := &c.Pending[n]
+				c.Apply(ev)
+				deleted = deleted || (ev.Type == event.Customer && ev.Deleted)
+				n++
+			}
+			c.Pending = c.Pending[n:]
+			if deleted {
+				e.resolveAll(c, emit)
+			}
+		case !due.IsZero() && !due.After(to):
+			c.AsOf = due
+		default:
+			if to.After(c.AsOf) {
+				c.AsOf = to
+			}
+			c.Prune()
+			if len(c.Pending) == 0 {
+				c.Pending = nil
+			}
+			return errors.Join(errs...)
+		}
+		if !c.Deleted {
+			errs = append(errs, e.evaluate(c, emit)...)
+		}
+	}
+}
+
+// NextDue returns when c next needs the engine: its earliest pending event
+// or timer, or zero when nothing is scheduled.
+func (e *Engine) NextDue(c *state.Customer) time.Time {
+	due := e.nextTimer(c)
+	if len(c.Pending) > 0 && (due.IsZero() || c.Pending[0].OccurredAt.Before(due)) {
+		return c.Pending[0].OccurredAt
+	}
+	return due
+}
+
+func (e *Engine) nextTimer(c *state.Customer) time.Time {
+	if c.Deleted {
+		return time.Time{}
+	}
+	due := c.NextEdge()
+	if c.Deadline.After(c.AsOf) && (due.IsZero() || c.Deadline.Before(due)) {
+		due = c.Deadline
+	}
+	return due
+}
+
+// evaluate runs every rule at c.AsOf and emits the transitions.
+func (e *Engine) evaluate(c *state.Customer, emit func(alerts.Alert)) []error {
+	v := c.View()
+	if e.segment != nil {
+		c.Segment = e.segment(v.Purchases.Spend365)
+		v.Customer.Segment = c.Segment
+	}
+	var (
+		errs     []error
+		holding  []rules.Scored
+		results  = make([]rules.Result, len(e.rules.Rules))
+		deadline time.Time
+	)
+	for i, r := range e.rules.Rules {
+		res, err := r.Evaluate(v)
+		if err != nil {
+			errs = append(errs, fmt.Errorf("rule %s for customer %s at %s: %w", r.ID, c.ID, c.AsOf.Format(time.RFC3339), err))
+			res = rules.Result{Holds: activeIndex(c, r.ID) >= 0}
+		}
+		results[i] = res
+		if res.Holds {
+			holding = append(holding, rules.Scored{Rule: r, Reasons: res.Reasons})
+		}
+		if d := res.Deadline; d.After(c.AsOf) && (deadline.IsZero() || d.Before(deadline)) {
+			deadline = d
+		}
+	}
+	c.Deadline = deadline
+	c.Risk, c.Reasons = rules.Score(holding)
+	for i, r := range e.rules.Rules {
+		res := results[i]
+		j := activeIndex(c, r.ID)
+		switch {
+		case res.Holds && j < 0:
+			id := alerts.ID(r.ID, c.ID, c.AsOf)
+			c.Active = append(c.Active, state.Active{Rule: r.ID, Since: c.AsOf, AlertID: id})
+			emit(e.alert(c, r, id, alerts.Firing, res.Reasons))
+		case !res.Holds && j >= 0:
+			a := c.Active[j]
+			c.Active = append(c.Active[:j], c.Active[j+1:]...)
+			if !r.Instant {
+				emit(e.alert(c, r, a.AlertID, alerts.Resolved, nil))
+			}
+		}
+	}
+	return errs
+}
+
+// resolveAll ends every open episode of an erased customer, carrying no
+// customer data.
+func (e *Engine) resolveAll(c *state.Customer, emit func(alerts.Alert)) {
+	for _, a := range c.Active {
+		r := e.rules.Get(a.Rule)
+		if r == nil || r.Instant {
+			continue
+		}
+		emit(alerts.Alert{
+			AlertID: a.AlertID, Rule: r.ID, Severity: r.Severity, CustomerID: c.ID,
+			Status: alerts.Resolved, Time: c.AsOf, Reasons: []string{"customer erased"},
+		})
+	}
+	c.Active = nil
+	c.Deadline = time.Time{}
+}
+
+func (e *Engine) alert(c *state.Customer, r *rules.Rule, id string, status alerts.Status, reasons []string) alerts.Alert {
+	if reasons == nil {
+		reasons = []string{}
+	}
+	a := alerts.Alert{
+		AlertID: id, Rule: r.ID, Severity: r.Severity, CustomerID: c.ID, Status: status,
+		Time: c.AsOf, RiskScore: c.Risk, Reasons: reasons,
+		Customer: alerts.Summary{
+			Tier: c.Profile.Tier, Segment: c.Segment, TotalSpend: c.Purchases.Total,
+			OpenTickets: int64(len(c.Tickets.Open)),
+		},
+	}
+	if !c.Purchases.Last.IsZero() {
+		t := c.Purchases.Last
+		a.Customer.LastPurchaseAt = &t
+	}
+	if c.Feedback.NPS >= 0 {
+		n := int64(c.Feedback.NPS)
+		a.Customer.NPS = &n
+	}
+	return a
+}
+
+func activeIndex(c *state.Customer, rule string) int {
+	for i := range c.Active {
+		if c.Active[i].Rule == rule {
+			return i
+		}
+	}
+	return -1
+}

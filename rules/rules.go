@@ -1,0 +1,158 @@
+// Package rules loads churnwatch's rule files (YAML with CEL conditions),
+// evaluates a rule over a customer View at one instant of event time, and
+// combines the rules that hold into a 0–100 risk score. It holds the
+// built-in pack of contract §3. Rules are pure functions of the view: the
+// engine decides when to evaluate them, this package only how.
+package rules
+
+import (
+	"errors"
+	"fmt"
+	"math"
+	"time"
+
+	"cel.dev/cel-go/cel"
+	"cel.dev/cel-go/common/types"
+)
+
+// Severities in increasing order.
+var Severities = []string{"info", "low", "medium", "high", "critical"}
+
+// defaultWeight is each severity's contribution to the risk score.
+var defaultWeight = map[string]float64{"info": 0, "low": 0.15, "medium": 0.30, "high": 0.45, "critical": 0.60}
+
+// EventTypes are the event types an absence clause may name.
+var EventTypes = []string{"purchase", "support_ticket", "usage", "customer", "feedback"}
+
+// Set is a loaded rule file.
+type Set struct {
+	Rules []*Rule
+	byID  map[string]*Rule
+}
+
+// Get returns the rule with id, or nil.
+func (s *Set) Get(id string) *Rule { return s.byID[id] }
+
+// Rule is one compiled rule.
+type Rule struct {
+	ID          string
+	Description string
+	Severity    string
+	Instant     bool    // fires on each transition to true, never resolves
+	Weight      float64 // contribution to the risk score, 0..1
+	Absent      *Absence
+
+	when    cel.Program // nil: true
+	reasons cel.Program // nil: no reasons
+}
+
+// Absence is a rule's absence clause: it holds once none of Events has
+// occurred for For, measured from the later of the last such event, the
+// customer's first sighting and Since.
+type Absence struct {
+	Events []string
+	For    time.Duration // when constant
+	forP   cel.Program   // when an expression
+	since  cel.Program   // optional
+}
+
+// Result of one evaluation.
+type Result struct {
+	Holds   bool
+	Reasons []string // when Holds
+	// Deadline is when the absence clause will start to hold if nothing
+	// happens (start + for), when that is after the view's Now.
+	Deadline time.Time
+}
+
+// Evaluate evaluates r on v at v.Now. It is safe for concurrent use.
+func (r *Rule) Evaluate(v *View) (Result, error) {
+	act := activation{v}
+	var res Result
+	holds := true
+	if r.when != nil {
+		val, _, err := r.when.Eval(act)
+		if err != nil {
+			return res, fmt.Errorf("when: %w", err)
+		}
+		holds = val == types.True
+	}
+	if a := r.Absent; a != nil {
+		start := v.Customer.FirstSeen
+		for _, t := range a.Events {
+			if at := v.LastSeen[t]; at.After(start) {
+				start = at
+			}
+		}
+		if a.since != nil {
+			val, _, err := a.since.Eval(act)
+			if err != nil {
+				return res, fmt.Errorf("absent.since: %w", err)
+			}
+			if at := val.(types.Timestamp).Time; at.After(start) {
+				start = at
+			}
+		}
+		d := a.For
+		if a.forP != nil {
+			val, _, err := a.forP.Eval(act)
+			if err != nil {
+				return res, fmt.Errorf("absent.for: %w", err)
+			}
+			d = val.(types.Duration).Duration
+		}
+		due := start.Add(d)
+		switch {
+		case start.IsZero():
+			holds = false
+		case due.After(v.Now):
+			holds = false
+			res.Deadline = due
+		}
+	}
+	res.Holds = holds
+	if holds && r.reasons != nil {
+		val, _, err := r.reasons.Eval(act)
+		if err != nil {
+			return res, fmt.Errorf("reasons: %w", err)
+		}
+		list, err := val.ConvertToNative(reflectStrings)
+		if err != nil {
+			return res, fmt.Errorf("reasons: %w", err)
+		}
+		res.Reasons = list.([]string)
+	}
+	return res, nil
+}
+
+// Scored is a rule that holds, with its reasons.
+type Scored struct {
+	Rule    *Rule
+	Reasons []string
+}
+
+// Score combines the rules that hold into a risk score from 0 to 100:
+// 100 × (1 − Π(1 − weight)), so each independent signal adds to the risk
+// without the total passing 100. Reasons are the holding rules' reasons in
+// rule order, without repeats.
+func Score(holding []Scored) (int, []string) {
+	keep := 1.0
+	var reasons []string
+	seen := map[string]bool{}
+	for _, s := range holding {
+		keep *= 1 - s.Rule.Weight
+		if s.Rule.Weight == 0 {
+			continue
+		}
+		for _, r := range s.Reasons {
+			if !seen[r] {
+				seen[r] = true
+				reasons = append(reasons, r)
+			}
+		}
+	}
+	score := int(math.Round(100 * (1 - keep)))
+	return max(0, min(100, score)), reasons
+}
+
+var errNoRules = errors.New("no rules")
