@@ -31,11 +31,11 @@ func mk(id string, typ event.Type, at time.Time, opts ...evOpt) event.Event {
 }
 
 func amount(a float64) evOpt { return func(e *event.Event) { e.Amount = a } }
-func tier(t string) evOpt     { return func(e *event.Event) { e.Tier, e.HasTier = t, true } }
+func tier(t string) evOpt    { return func(e *event.Event) { e.Tier, e.HasTier = t, true } }
 func signup(t time.Time) evOpt {
 	return func(e *event.Event) { e.SignedUpAt = t }
 }
-func npsScore(s int) evOpt { return func(e *event.Event) { e.Kind, e.Score = event.NPS, s } }
+func npsScore(s int) evOpt  { return func(e *event.Event) { e.Kind, e.Score = event.NPS, s } }
 func value(v float64) evOpt { return func(e *event.Event) { e.Value = v } }
 
 type fired struct {
