@@ -1,0 +1,138 @@
+// Package processor runs churnwatch's two stages against Kafka and Redis.
+//
+// The source stage consumes the upstream topics (any key, any
+// partitioning), validates each message, sends bad ones to the dead-letter
+// topic and re-keys good ones by customer id onto the internal topic, so
+// that one partition, and so one goroutine of one instance, owns each
+// customer. It also publishes watermark marks: per source partition, the
+// highest occurred_at read, or the wall clock when the partition is caught
+// up.
+//
+// The state stage consumes the internal topic. Per batch it loads the
+// touched and due customers from Redis in one pipeline, lets the engine
+// advance them to the watermark, produces the alerts, writes states and
+// timers in one pipeline, and only then commits the offsets. State carries
+// the last applied offset, so a redelivered message changes nothing.
+package processor
+
+import (
+	"errors"
+	"fmt"
+	"log/slog"
+	"time"
+
+	"github.com/churnwatch/churnwatch/alerts"
+	"github.com/churnwatch/churnwatch/event"
+)
+
+// Config configures a Processor. The zero value of every field but Brokers
+// means its documented default.
+type Config struct {
+	Brokers []string
+	// Group is the consumer group of the state stage; the source stage uses
+	// Group+"-source". Default "churnwatch".
+	Group string
+	// Sources maps source topics to their default event type. Default: the
+	// five topics of the contract.
+	Sources map[string]event.Type
+	// InternalTopic is the repartition topic. Default "churnwatch-events".
+	InternalTopic string
+	// InternalPartitions is used when the internal topic is created. Default 12.
+	InternalPartitions int
+	AlertsTopic        string // default "churn-alerts"
+	DLQTopic           string // default "churn-dlq"
+	// CreateTopics creates missing topics at start (with SourcePartitions
+	// partitions for sources). Production usually runs `churnwatch topics`.
+	CreateTopics     bool
+	SourcePartitions int // default 3
+	// Lateness is subtracted from the watermark. Default 5 minutes.
+	Lateness time.Duration
+	// MarkInterval is how often watermark marks are published. Default 1s.
+	MarkInterval time.Duration
+	// BatchSize and BatchWait bound one processing batch. Defaults 5000 and 20ms.
+	BatchSize int
+	BatchWait time.Duration
+	// Now is the wall clock (default time.Now); tests may replace it.
+	Now    func() time.Time
+	Logger *slog.Logger
+	// OnAlert, if set, sees every alert after it was produced.
+	OnAlert func(alerts.Alert)
+	// KeyPrefix of the Redis keys. Default "cw".
+	KeyPrefix string
+}
+
+// DefaultSources are the source topics of the contract.
+func DefaultSources() map[string]event.Type {
+	return map[string]event.Type{
+		"purchases": event.Purchase, "support-tickets": event.SupportTicket, "usage": event.Usage,
+		"customers": event.Customer, "feedback": event.Feedback,
+	}
+}
+
+func (c *Config) setDefaults() {
+	if c.Group == "" {
+		c.Group = "churnwatch"
+	}
+	if c.Sources == nil {
+		c.Sources = DefaultSources()
+	}
+	if c.InternalTopic == "" {
+		c.InternalTopic = "churnwatch-events"
+	}
+	if c.InternalPartitions == 0 {
+		c.InternalPartitions = 12
+	}
+	if c.AlertsTopic == "" {
+		c.AlertsTopic = "churn-alerts"
+	}
+	if c.DLQTopic == "" {
+		c.DLQTopic = "churn-dlq"
+	}
+	if c.SourcePartitions == 0 {
+		c.SourcePartitions = 3
+	}
+	if c.Lateness == 0 {
+		c.Lateness = 5 * time.Minute
+	}
+	if c.MarkInterval == 0 {
+		c.MarkInterval = time.Second
+	}
+	if c.BatchSize == 0 {
+		c.BatchSize = 5000
+	}
+	if c.BatchWait == 0 {
+		c.BatchWait = 20 * time.Millisecond
+	}
+	if c.Now == nil {
+		c.Now = time.Now
+	}
+	if c.Logger == nil {
+		c.Logger = slog.Default()
+	}
+	if c.KeyPrefix == "" {
+		c.KeyPrefix = "cw"
+	}
+}
+
+// Validate reports a configuration that cannot work.
+func (c *Config) Validate() error {
+	var errs []error
+	if len(c.Brokers) == 0 {
+		errs = append(errs, errors.New("brokers: at least one broker address is required (--brokers host:port)"))
+	}
+	if c.Lateness < 0 {
+		errs = append(errs, fmt.Errorf("lateness %s: must not be negative", c.Lateness))
+	}
+	if c.BatchSize < 1 {
+		errs = append(errs, fmt.Errorf("batch size %d: must be at least 1", c.BatchSize))
+	}
+	for t, typ := range c.Sources {
+		if t == c.InternalTopic || t == c.AlertsTopic || t == c.DLQTopic {
+			errs = append(errs, fmt.Errorf("source topic %s: is also used as an output topic", t))
+		}
+		if typ == event.Unknown && t == "" {
+			errs = append(errs, errors.New("source topics: empty topic name"))
+		}
+	}
+	return errors.Join(errs...)
+}

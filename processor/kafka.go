@@ -1,0 +1,209 @@
+package processor
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"strconv"
+	"time"
+
+	"github.com/segmentio/kafka-go"
+)
+
+// markHeader marks a watermark record on the internal topic; its value is
+// the internal partition the record is addressed to.
+const markHeader = "churnwatch-mark"
+
+// newWriter returns a synchronous writer that waits for all in-sync
+// replicas, partitions by key hash and has its own transport, so that
+// metadata of a topic created a moment ago is not served from a stale cache.
+func newWriter(brokers []string, topic string, balancer kafka.Balancer) *kafka.Writer {
+	if balancer == nil {
+		balancer = &kafka.Hash{}
+	}
+	return &kafka.Writer{
+		Addr:         kafka.TCP(brokers...),
+		Topic:        topic,
+		Balancer:     balancer,
+		RequiredAcks: kafka.RequireAll,
+		BatchSize:    10000,
+		BatchBytes:   16 << 20,
+		BatchTimeout: 2 * time.Millisecond,
+		MaxAttempts:  3,
+		Transport:    &kafka.Transport{MetadataTTL: 2 * time.Second},
+	}
+}
+
+// internalBalancer hashes events by key (customer id) and sends a watermark
+// record to the partition its header names.
+type internalBalancer struct{ hash kafka.Hash }
+
+func (b *internalBalancer) Balance(m kafka.Message, partitions ...int) int {
+	for _, h := range m.Headers {
+		if h.Key == markHeader {
+			if p, err := strconv.Atoi(string(h.Value)); err == nil {
+				return p
+			}
+		}
+	}
+	return b.hash.Balance(m, partitions...)
+}
+
+// newReader reads one partition from offset (an absolute offset or
+// kafka.FirstOffset) without a group: the group generation assigned it.
+func newReader(brokers []string, topic string, partition int, offset int64) (*kafka.Reader, error) {
+	r := kafka.NewReader(kafka.ReaderConfig{
+		Brokers:        brokers,
+		Topic:          topic,
+		Partition:      partition,
+		MinBytes:       1,
+		MaxBytes:       16 << 20,
+		MaxWait:        100 * time.Millisecond,
+		QueueCapacity:  4096,
+		ReadBackoffMin: 50 * time.Millisecond,
+		ReadBackoffMax: time.Second,
+	})
+	if err := r.SetOffset(offset); err != nil {
+		r.Close()
+		return nil, fmt.Errorf("seek %s/%d to %d: %w", topic, partition, offset, err)
+	}
+	return r, nil
+}
+
+// fetchBatch returns up to max messages: it waits up to idle for the first,
+// then up to wait for more. An empty batch means nothing arrived.
+func fetchBatch(ctx context.Context, r *kafka.Reader, max int, wait, idle time.Duration, buf []kafka.Message) ([]kafka.Message, error) {
+	buf = buf[:0]
+	fctx, cancel := context.WithTimeout(ctx, idle)
+	m, err := r.FetchMessage(fctx)
+	cancel()
+	if err != nil {
+		if ctx.Err() != nil {
+			return nil, ctx.Err()
+		}
+		if errors.Is(err, context.DeadlineExceeded) {
+			return buf, nil
+		}
+		return nil, err
+	}
+	buf = append(buf, m)
+	fctx, cancel = context.WithTimeout(ctx, wait)
+	defer cancel()
+	for len(buf) < max {
+		m, err := r.FetchMessage(fctx)
+		if err != nil {
+			break
+		}
+		buf = append(buf, m)
+	}
+	return buf, nil
+}
+
+// partitionFunc handles one assigned partition until ctx ends.
+type partitionFunc func(ctx context.Context, gen *kafka.Generation, topic string, partition int, offset int64)
+
+// runGroup joins group on topics and runs fn for every assigned partition
+// of every generation, until ctx ends. onJoin reports membership.
+func runGroup(ctx context.Context, brokers []string, group string, topics []string, log *slog.Logger, joined func(bool), fn partitionFunc) error {
+	cg, err := kafka.NewConsumerGroup(kafka.ConsumerGroupConfig{
+		ID:                     group,
+		Brokers:                brokers,
+		Topics:                 topics,
+		StartOffset:            kafka.FirstOffset,
+		HeartbeatInterval:      time.Second,
+		SessionTimeout:         10 * time.Second,
+		RebalanceTimeout:       10 * time.Second,
+		JoinGroupBackoff:       time.Second,
+		WatchPartitionChanges:  true,
+		PartitionWatchInterval: 5 * time.Second,
+	})
+	if err != nil {
+		return fmt.Errorf("consumer group %s: %w", group, err)
+	}
+	stop := context.AfterFunc(ctx, func() { cg.Close() })
+	defer stop()
+	defer cg.Close()
+	for {
+		gen, err := cg.Next(ctx)
+		if err != nil {
+			joined(false)
+			if ctx.Err() != nil || errors.Is(err, kafka.ErrGroupClosed) {
+				return nil
+			}
+			log.Warn("consumer group join failed; retrying", "group", group, "err", err)
+			select {
+			case <-ctx.Done():
+				return nil
+			case <-time.After(time.Second):
+			}
+			continue
+		}
+		joined(true)
+		n := 0
+		for topic, parts := range gen.Assignments {
+			for _, pa := range parts {
+				n++
+				gen.Start(func(gctx context.Context) {
+					pctx, cancel := context.WithCancel(ctx)
+					defer cancel()
+					stop := context.AfterFunc(gctx, cancel)
+					defer stop()
+					fn(pctx, gen, topic, pa.ID, pa.Offset)
+				})
+			}
+		}
+		log.Info("consumer group generation", "group", group, "generation", gen.ID, "partitions", n)
+	}
+}
+
+// commit commits the next offset to read of one partition, retrying while
+// the generation lasts.
+func commit(ctx context.Context, gen *kafka.Generation, topic string, partition int, next int64) error {
+	backoff := 50 * time.Millisecond
+	for {
+		err := gen.CommitOffsets(map[string]map[int]int64{topic: {partition: next}})
+		if err == nil {
+			return nil
+		}
+		if ctx.Err() != nil {
+			return fmt.Errorf("commit %s/%d at %d: %w", topic, partition, next, err)
+		}
+		if !sleep(ctx, &backoff) {
+			return fmt.Errorf("commit %s/%d at %d: %w", topic, partition, next, err)
+		}
+	}
+}
+
+// sleep waits for *backoff (doubling it up to 5s); false when ctx ended.
+func sleep(ctx context.Context, backoff *time.Duration) bool {
+	t := time.NewTimer(*backoff)
+	defer t.Stop()
+	if *backoff < 5*time.Second {
+		*backoff *= 2
+	}
+	select {
+	case <-ctx.Done():
+		return false
+	case <-t.C:
+		return true
+	}
+}
+
+// retry runs op until it succeeds or ctx ends, logging failures.
+func retry(ctx context.Context, log *slog.Logger, what string, op func() error) error {
+	backoff := 100 * time.Millisecond
+	for {
+		err := op()
+		if err == nil {
+			return nil
+		}
+		if ctx.Err() != nil {
+			return ctx.Err()
+		}
+		log.Warn(what+" failed; retrying", "err", err, "backoff", backoff)
+		if !sleep(ctx, &backoff) {
+			return ctx.Err()
+		}
+	}
+}

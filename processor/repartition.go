@@ -1,0 +1,241 @@
+package processor
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"sort"
+	"strconv"
+	"sync"
+	"time"
+
+	"github.com/segmentio/kafka-go"
+
+	"github.com/churnwatch/churnwatch/event"
+	"github.com/churnwatch/churnwatch/topics"
+)
+
+// Dead-letter headers of contract §1.
+const (
+	HeaderError     = "churnwatch-error"
+	HeaderTopic     = "churnwatch-source-topic"
+	HeaderPartition = "churnwatch-source-partition"
+	HeaderOffset    = "churnwatch-source-offset"
+)
+
+// progress is what the source stage knows of one assigned source partition.
+type progress struct {
+	next int64     // next offset to read; <0 until known
+	max  time.Time // highest occurred_at forwarded
+}
+
+// repartitioner is the source stage.
+type repartitioner struct {
+	cfg      *Config
+	adm      *topics.Admin
+	internal *kafka.Writer
+	dlq      *kafka.Writer
+
+	mu       sync.Mutex
+	assigned map[source]*progress
+}
+
+func newRepartitioner(cfg *Config, adm *topics.Admin) *repartitioner {
+	return &repartitioner{
+		cfg:      cfg,
+		adm:      adm,
+		internal: newWriter(cfg.Brokers, cfg.InternalTopic, &internalBalancer{}),
+		dlq:      newWriter(cfg.Brokers, cfg.DLQTopic, nil),
+		assigned: make(map[source]*progress),
+	}
+}
+
+func (r *repartitioner) close() {
+	r.internal.Close()
+	r.dlq.Close()
+}
+
+func (r *repartitioner) sourceTopics() []string {
+	ts := make([]string, 0, len(r.cfg.Sources))
+	for t := range r.cfg.Sources {
+		ts = append(ts, t)
+	}
+	sort.Strings(ts)
+	return ts
+}
+
+// run consumes the source topics until ctx ends.
+func (r *repartitioner) run(ctx context.Context, joined func(bool)) error {
+	return runGroup(ctx, r.cfg.Brokers, r.cfg.Group+"-source", r.sourceTopics(), r.cfg.Logger, joined, r.partition)
+}
+
+func (r *repartitioner) partition(ctx context.Context, gen *kafka.Generation, topic string, partition int, offset int64) {
+	log := r.cfg.Logger.With("topic", topic, "partition", partition)
+	src := source{topic, int32(partition)}
+	p := &progress{next: offset}
+	if offset < 0 {
+		if err := retry(ctx, log, "read start offset", func() error {
+			so, err := r.adm.StartOffsets(ctx, topic)
+			if err == nil {
+				p.next = so[topic][int32(partition)]
+			}
+			return err
+		}); err != nil {
+			return
+		}
+	}
+	r.mu.Lock()
+	r.assigned[src] = p
+	r.mu.Unlock()
+	defer func() {
+		r.mu.Lock()
+		delete(r.assigned, src)
+		r.mu.Unlock()
+	}()
+	rd, err := newReader(r.cfg.Brokers, topic, partition, p.next)
+	if err != nil {
+		log.Error("open reader", "err", err)
+		return
+	}
+	defer rd.Close()
+	typ := r.cfg.Sources[topic]
+	var (
+		buf      []kafka.Message
+		out, bad []kafka.Message
+	)
+	for {
+		buf, err = fetchBatch(ctx, rd, r.cfg.BatchSize, r.cfg.BatchWait, 500*time.Millisecond, buf)
+		if ctx.Err() != nil {
+			return
+		}
+		if err != nil {
+			log.Warn("fetch failed", "err", err)
+			continue
+		}
+		if len(buf) == 0 {
+			continue
+		}
+		out, bad = out[:0], bad[:0]
+		var maxAt time.Time
+		now := r.cfg.Now()
+		for i := range buf {
+			m := &buf[i]
+			e, err := event.Decode(m.Value, typ, now)
+			if err != nil {
+				bad = append(bad, deadLetter(m, err))
+				continue
+			}
+			if e.OccurredAt.After(maxAt) {
+				maxAt = e.OccurredAt
+			}
+			out = append(out, kafka.Message{Key: []byte(e.CustomerID), Value: e.AppendBinary(nil)})
+		}
+		if len(bad) > 0 {
+			if retry(ctx, log, "write dead letters", func() error { return r.dlq.WriteMessages(ctx, bad...) }) != nil {
+				return
+			}
+		}
+		if len(out) > 0 {
+			if retry(ctx, log, "write internal topic", func() error { return r.internal.WriteMessages(ctx, out...) }) != nil {
+				return
+			}
+		}
+		next := buf[len(buf)-1].Offset + 1
+		r.mu.Lock()
+		p.next = next
+		if maxAt.After(p.max) {
+			p.max = maxAt
+		}
+		r.mu.Unlock()
+		if err := commit(ctx, gen, topic, partition, next); err != nil {
+			return
+		}
+	}
+}
+
+// deadLetter wraps a bad message with the four headers of contract §1.
+func deadLetter(m *kafka.Message, err error) kafka.Message {
+	reason := err.Error()
+	var ve *event.Error
+	if errors.As(err, &ve) {
+		reason = ve.Reason
+	}
+	return kafka.Message{
+		Key:   m.Key,
+		Value: m.Value,
+		Headers: []kafka.Header{
+			{Key: HeaderError, Value: []byte(reason)},
+			{Key: HeaderTopic, Value: []byte(m.Topic)},
+			{Key: HeaderPartition, Value: []byte(strconv.Itoa(m.Partition))},
+			{Key: HeaderOffset, Value: []byte(strconv.FormatInt(m.Offset, 10))},
+		},
+	}
+}
+
+// publishMarks sends, to every internal partition, the marks of the source
+// partitions this instance owns: while a partition is caught up (its
+// position reached the end offset just listed) its mark is the wall clock,
+// otherwise the highest occurred_at forwarded from it. Progress is only
+// updated after the events were acknowledged, so a mark never overtakes the
+// events it covers.
+func (r *repartitioner) publishMarks(ctx context.Context, internalPartitions int) error {
+	ts := r.sourceTopics()
+	counts, err := r.adm.Partitions(ctx, ts...)
+	if err != nil {
+		return err
+	}
+	ends, err := r.adm.EndOffsets(ctx, ts...)
+	if err != nil {
+		return err
+	}
+	now := r.cfg.Now().UTC()
+	rec := marks{Topics: counts, Marks: map[source]time.Time{}}
+	r.mu.Lock()
+	for s, p := range r.assigned {
+		at := p.max
+		if end, ok := ends[s.Topic][s.Partition]; ok && p.next >= 0 && p.next >= end && now.After(at) {
+			at = now
+		}
+		if !at.IsZero() {
+			rec.Marks[s] = at
+		}
+	}
+	r.mu.Unlock()
+	if len(rec.Marks) == 0 {
+		return nil
+	}
+	value := rec.encode()
+	msgs := make([]kafka.Message, internalPartitions)
+	for i := range msgs {
+		msgs[i] = kafka.Message{Value: value, Headers: []kafka.Header{{Key: markHeader, Value: []byte(strconv.Itoa(i))}}}
+	}
+	if err := r.internal.WriteMessages(ctx, msgs...); err != nil {
+		return fmt.Errorf("publish watermark marks: %w", err)
+	}
+	return nil
+}
+
+// markLoop publishes marks every interval until ctx ends.
+func (r *repartitioner) markLoop(ctx context.Context) error {
+	t := time.NewTicker(r.cfg.MarkInterval)
+	defer t.Stop()
+	var parts int
+	for {
+		select {
+		case <-ctx.Done():
+			return nil
+		case <-t.C:
+		}
+		if parts == 0 {
+			n, err := r.adm.Partitions(ctx, r.cfg.InternalTopic)
+			if err != nil {
+				r.cfg.Logger.Warn("read internal topic partitions", "err", err)
+				continue
+			}
+			parts = int(n[r.cfg.InternalTopic])
+		}
+		if err := r.publishMarks(ctx, parts); err != nil && ctx.Err() == nil {
+			r.cfg.Logger.Warn("watermark marks not published", "err", err)
+		}
+	}
+}

@@ -1,0 +1,240 @@
+package processor
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"time"
+
+	json "github.com/goccy/go-json"
+	"github.com/segmentio/kafka-go"
+
+	"github.com/churnwatch/churnwatch/alerts"
+	"github.com/churnwatch/churnwatch/engine"
+	"github.com/churnwatch/churnwatch/event"
+	"github.com/churnwatch/churnwatch/redisstate"
+	"github.com/churnwatch/churnwatch/state"
+)
+
+// testCrash, set only by tests, is asked at points of a step whether the
+// process should die there: the partition stops at once, committing nothing.
+var testCrash func(point string) bool
+
+var errCrashed = errors.New("simulated crash")
+
+func crashAt(point string) error {
+	if testCrash != nil && testCrash(point) {
+		return errCrashed
+	}
+	return nil
+}
+
+// maxDuePerStep bounds the timers one step fires; more wait for the next.
+const maxDuePerStep = 20000
+
+// worker is the state stage.
+type worker struct {
+	cfg    *Config
+	store  *redisstate.Store
+	engine *engine.Engine
+	alerts *kafka.Writer
+}
+
+func (w *worker) run(ctx context.Context, joined func(bool)) error {
+	return runGroup(ctx, w.cfg.Brokers, w.cfg.Group, []string{w.cfg.InternalTopic}, w.cfg.Logger, joined, w.partition)
+}
+
+// received is one event read from the internal topic.
+type received struct {
+	e      event.Event
+	offset int64
+}
+
+func (w *worker) partition(ctx context.Context, gen *kafka.Generation, topic string, partition int, offset int64) {
+	log := w.cfg.Logger.With("stage", "state", "partition", partition)
+	m := marks{Topics: map[string]int32{}, Marks: map[source]time.Time{}}
+	if err := retry(ctx, log, "read watermark", func() error {
+		b, err := w.store.Watermark(ctx, partition)
+		if err != nil || b == nil {
+			return err
+		}
+		m, err = decodeMarks(b)
+		return err
+	}); err != nil {
+		return
+	}
+	rd, err := newReader(w.cfg.Brokers, topic, partition, offset)
+	if err != nil {
+		log.Error("open reader", "err", err)
+		return
+	}
+	defer rd.Close()
+	var buf []kafka.Message
+	more := false
+	for {
+		idle := 250 * time.Millisecond
+		if more {
+			idle = time.Millisecond
+		}
+		buf, err = fetchBatch(ctx, rd, w.cfg.BatchSize, w.cfg.BatchWait, idle, buf)
+		if ctx.Err() != nil {
+			return
+		}
+		if err != nil {
+			log.Warn("fetch failed", "err", err)
+			continue
+		}
+		if len(buf) == 0 && !more {
+			continue
+		}
+		crashed := false
+		if err := retry(ctx, log, "process batch", func() error {
+			var err error
+			more, err = w.step(ctx, log, partition, &m, buf)
+			if errors.Is(err, errCrashed) {
+				crashed = true
+				return nil
+			}
+			return err
+		}); err != nil || crashed {
+			return
+		}
+		if len(buf) > 0 {
+			if err := commit(ctx, gen, topic, partition, buf[len(buf)-1].Offset+1); err != nil {
+				return
+			}
+		}
+	}
+}
+
+// step processes one batch of one internal partition; more reports that
+// further timers were already due. It may run again on the same batch after
+// a failure: everything it writes is idempotent.
+func (w *worker) step(ctx context.Context, log *slog.Logger, partition int, m *marks, msgs []kafka.Message) (more bool, err error) {
+	byCustomer := make(map[string][]received)
+	for i := range msgs {
+		msg := &msgs[i]
+		if isMark(msg) {
+			rec, err := decodeMarks(msg.Value)
+			if err != nil {
+				log.Error("skipping undecodable watermark record", "offset", msg.Offset, "err", err)
+				continue
+			}
+			m.observe(rec)
+			continue
+		}
+		e, err := event.DecodeBinary(msg.Value)
+		if err != nil {
+			log.Error("skipping undecodable internal event", "offset", msg.Offset, "err", err)
+			continue
+		}
+		byCustomer[e.CustomerID] = append(byCustomer[e.CustomerID], received{e, msg.Offset})
+	}
+	wm := m.watermark(w.cfg.Lateness)
+	ids := make([]string, 0, len(byCustomer))
+	for id := range byCustomer {
+		ids = append(ids, id)
+	}
+	if !wm.IsZero() {
+		due, err := w.store.Due(ctx, partition, wm, maxDuePerStep)
+		if err != nil {
+			return false, err
+		}
+		more = len(due) == maxDuePerStep
+		for _, id := range due {
+			if _, ok := byCustomer[id]; !ok {
+				ids = append(ids, id)
+			}
+		}
+	}
+	states, err := w.store.Load(ctx, ids)
+	if err != nil {
+		return false, err
+	}
+	batch := redisstate.Batch{Partition: partition, Timers: make(map[string]time.Time, len(ids)), Watermark: m.encode()}
+	emit := func(a alerts.Alert) { batch.Alerts = append(batch.Alerts, a) }
+	for _, id := range ids {
+		c := states[id]
+		for _, r := range byCustomer[id] {
+			c.Receive(r.e, r.offset)
+		}
+		if !wm.IsZero() {
+			if err := w.engine.Advance(c, wm, emit); err != nil {
+				log.Error("rule evaluation failed", "customer", id, "err", err)
+			}
+		}
+		batch.States = append(batch.States, c)
+		batch.Timers[id] = w.engine.NextDue(c)
+	}
+	if len(batch.Alerts) > 0 {
+		if err := w.produce(ctx, batch.Alerts); err != nil {
+			return false, err
+		}
+		if err := crashAt("after-produce"); err != nil {
+			return false, err
+		}
+	}
+	if err := w.store.Write(ctx, &batch); err != nil {
+		return false, err
+	}
+	if err := crashAt("after-write"); err != nil {
+		return false, err
+	}
+	if w.cfg.OnAlert != nil {
+		for _, a := range batch.Alerts {
+			w.cfg.OnAlert(a)
+		}
+	}
+	return more, nil
+}
+
+// produce writes alerts to the alert topic and waits for all replicas.
+func (w *worker) produce(ctx context.Context, as []alerts.Alert) error {
+	msgs := make([]kafka.Message, len(as))
+	for i := range as {
+		v, err := as[i].MarshalCloudEvent()
+		if err != nil {
+			return fmt.Errorf("encode alert %s: %w", as[i].EventID(), err)
+		}
+		msgs[i] = kafka.Message{
+			Key:     []byte(as[i].CustomerID),
+			Value:   v,
+			Headers: []kafka.Header{{Key: "content-type", Value: []byte(alerts.ContentType)}},
+		}
+	}
+	if err := w.alerts.WriteMessages(ctx, msgs...); err != nil {
+		return fmt.Errorf("produce %d alerts: %w", len(msgs), err)
+	}
+	return nil
+}
+
+func isMark(m *kafka.Message) bool {
+	for _, h := range m.Headers {
+		if h.Key == markHeader {
+			return true
+		}
+	}
+	return false
+}
+
+// customerJSON is the admin API's view of a customer.
+func customerJSON(c *state.Customer) ([]byte, error) {
+	v := c.View()
+	type active struct {
+		Rule    string    `json:"rule"`
+		Since   time.Time `json:"since"`
+		AlertID string    `json:"alert_id"`
+	}
+	act := make([]active, len(c.Active))
+	for i, a := range c.Active {
+		act[i] = active{a.Rule, a.Since, a.AlertID}
+	}
+	return json.Marshal(map[string]any{
+		"customer_id": c.ID, "as_of": c.AsOf, "first_seen": c.FirstSeen,
+		"profile": v.Customer, "purchases": v.Purchases, "tickets": v.Tickets,
+		"usage": v.Usage, "feedback": v.Feedback, "segment": c.Segment,
+		"risk_score": c.Risk, "reasons": c.Reasons, "active_alerts": act,
+		"pending_events": len(c.Pending),
+	})
+}
