@@ -329,8 +329,8 @@ func TestBadInputDuplicatesKeysAndLatest(t *testing.T) {
 	}
 	bad := []msg{
 		{"purchases", []byte("bad-1"), `not json`},
-		{"purchases", nil, evt("b2", "k1", t0)},                                      // amount missing
-		{"usage", []byte("bad-3"), evt("b3", "k1", end.Add(48*time.Hour))},           // far future
+		{"purchases", nil, evt("b2", "k1", t0)},                                     // amount missing
+		{"usage", []byte("bad-3"), evt("b3", "k1", end.Add(48*time.Hour))},          // far future
 		{"support-tickets", []byte("bad-4"), evt("b4", "k1", t0, "ticket_id", "t")}, // status missing
 	}
 	e := newEnv(t, end)
