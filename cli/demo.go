@@ -1,0 +1,34 @@
+package cli
+
+import (
+	"context"
+	"flag"
+	"io"
+	"log/slog"
+
+	"github.com/churnwatch/churnwatch/demo"
+)
+
+func demoCmd(ctx context.Context, args []string, stdout, stderr io.Writer) error {
+	fs := flag.NewFlagSet("demo", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	var o demo.Options
+	fs.IntVar(&o.KafkaPort, "kafka-port", 9092, "port of the embedded broker on 127.0.0.1")
+	fs.StringVar(&o.HTTPAddr, "http", "127.0.0.1:8080", "admin HTTP address")
+	fs.IntVar(&o.Customers, "customers", 2000, "synthetic customers")
+	fs.IntVar(&o.Days, "days", 365, "days of history backfilled before live traffic")
+	fs.Float64Var(&o.Rate, "rate", 20, "live events per second after the backfill")
+	fs.Int64Var(&o.Seed, "seed", 1, "seed of the synthetic population")
+	rulesFile := fs.String("rules", "builtin", "rules file, or builtin")
+	if err := fs.Parse(args); err != nil {
+		return errUsage
+	}
+	set, err := loadRules(*rulesFile)
+	if err != nil {
+		return err
+	}
+	o.Rules = set
+	o.Out = stdout
+	o.Logger = slog.New(slog.NewTextHandler(stderr, &slog.HandlerOptions{Level: slog.LevelWarn}))
+	return demo.Run(ctx, o)
+}

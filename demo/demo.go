@@ -1,0 +1,211 @@
+// Package demo runs churnwatch whole on one machine: a Kafka-protocol
+// broker (franz-go's kfake) on 127.0.0.1:9092 that any Kafka client can
+// use, a local Redis, the processor with its admin API, and a synthetic
+// population whose year of history is backfilled first and which then keeps
+// producing live events. Alerts are printed as they fire.
+package demo
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"net/http"
+	"strconv"
+	"strings"
+	"sync/atomic"
+	"time"
+
+	"github.com/redis/go-redis/v9"
+	"github.com/segmentio/kafka-go"
+	"github.com/twmb/franz-go/pkg/kfake"
+	"golang.org/x/sync/errgroup"
+
+	"github.com/churnwatch/churnwatch/admin"
+	"github.com/churnwatch/churnwatch/alerts"
+	"github.com/churnwatch/churnwatch/internal/localredis"
+	"github.com/churnwatch/churnwatch/processor"
+	"github.com/churnwatch/churnwatch/redisstate"
+	"github.com/churnwatch/churnwatch/rules"
+	"github.com/churnwatch/churnwatch/synth"
+	"github.com/churnwatch/churnwatch/topics"
+)
+
+// Options of the demo; zero values take the defaults.
+type Options struct {
+	KafkaPort int     // default 9092
+	HTTPAddr  string  // default 127.0.0.1:8080
+	Customers int     // default 2000
+	Days      int     // history, default 365
+	Rate      float64 // live events per second after the backfill, default 20
+	Seed      int64
+	Rules     *rules.Set // default the built-in pack
+	Out       io.Writer  // alert lines and progress
+	Logger    *slog.Logger
+}
+
+// Run runs the demo until ctx ends.
+func Run(ctx context.Context, o Options) error {
+	if o.KafkaPort == 0 {
+		o.KafkaPort = 9092
+	}
+	if o.HTTPAddr == "" {
+		o.HTTPAddr = "127.0.0.1:8080"
+	}
+	if o.Customers == 0 {
+		o.Customers = 2000
+	}
+	if o.Days == 0 {
+		o.Days = 365
+	}
+	if o.Rate == 0 {
+		o.Rate = 20
+	}
+	if o.Rules == nil {
+		o.Rules = rules.Builtin()
+	}
+	if o.Seed == 0 {
+		o.Seed = 1
+	}
+	out := o.Out
+
+	cluster, err := kfake.NewCluster(kfake.NumBrokers(1), kfake.Ports(o.KafkaPort), kfake.ListenFn(loopback))
+	if err != nil {
+		return fmt.Errorf("start the embedded broker on 127.0.0.1:%d: %w (is another Kafka running there?)", o.KafkaPort, err)
+	}
+	defer cluster.Close()
+	brokers := cluster.ListenAddrs()
+
+	rs, err := localredis.Start(ctx, localredis.Options{AllowEmbedded: true})
+	if err != nil {
+		return err
+	}
+	defer rs.Stop()
+	kind := "redis-server"
+	if rs.Embedded {
+		kind = "embedded miniredis (redis-server not found in PATH)"
+	}
+	fmt.Fprintf(out, "kafka   %s (embedded broker; try: kcat -C -b %s -t churn-alerts)\n", strings.Join(brokers, ","), brokers[0])
+	fmt.Fprintf(out, "redis   %s (%s)\n", rs.Addr, kind)
+	rdb := redis.NewClient(&redis.Options{Addr: rs.Addr})
+	defer rdb.Close()
+
+	var fired, resolved atomic.Int64
+	cfg := processor.Config{
+		Brokers: brokers, CreateTopics: true, MarkInterval: 200 * time.Millisecond, Logger: o.Logger,
+		OnAlert: func(a alerts.Alert) {
+			if a.Status == alerts.Firing {
+				fired.Add(1)
+			} else {
+				resolved.Add(1)
+			}
+			fmt.Fprintln(out, Line(a))
+		},
+	}
+	p, err := processor.New(cfg, redisstate.New(rdb, ""), o.Rules)
+	if err != nil {
+		return err
+	}
+	adm, err := topics.NewAdmin(brokers)
+	if err != nil {
+		return err
+	}
+	_, err = adm.Ensure(ctx, processor.TopicSpecs(cfg))
+	adm.Close()
+	if err != nil {
+		return err
+	}
+
+	now := time.Now().UTC()
+	scfg := synth.Config{Customers: o.Customers, Seed: o.Seed, Start: now.Add(-time.Duration(o.Days) * 24 * time.Hour), End: now, BadEvery: 2000, OtherKeys: 0.05}
+	history := synth.Generate(scfg)
+	w := &kafka.Writer{
+		Addr: kafka.TCP(brokers...), Balancer: &kafka.Hash{}, RequiredAcks: kafka.RequireAll,
+		BatchSize: 10000, BatchBytes: 16 << 20, BatchTimeout: 2 * time.Millisecond, Transport: &kafka.Transport{},
+	}
+	defer w.Close()
+	t0 := time.Now()
+	if err := write(ctx, w, history); err != nil {
+		return err
+	}
+	fmt.Fprintf(out, "history %d events of %d customers over %d days written in %s; processing…\n",
+		len(history), o.Customers, o.Days, time.Since(t0).Round(time.Millisecond))
+
+	ln, err := net.Listen("tcp", o.HTTPAddr)
+	if err != nil {
+		return fmt.Errorf("admin HTTP: %w", err)
+	}
+	fmt.Fprintf(out, "api     http://%s/api/alerts?status=firing  http://%s/api/customers/%s\n", ln.Addr(), ln.Addr(), synth.CustomerID(0))
+	srv := &http.Server{Handler: admin.Handler(p, o.Logger), ReadHeaderTimeout: 5 * time.Second}
+
+	g, gctx := errgroup.WithContext(ctx)
+	g.Go(func() error { return p.Run(gctx) })
+	g.Go(func() error {
+		if err := srv.Serve(ln); !errors.Is(err, http.ErrServerClosed) {
+			return err
+		}
+		return nil
+	})
+	g.Go(func() error {
+		<-gctx.Done()
+		sctx, cancel := context.WithTimeout(context.Background(), 3*time.Second)
+		defer cancel()
+		return srv.Shutdown(sctx)
+	})
+	g.Go(func() error {
+		// Live traffic starts once the history is on the topics.
+		err := synth.Live(gctx, scfg, o.Rate, time.Now, func(m synth.Message) error {
+			return w.WriteMessages(gctx, kafka.Message{Topic: m.Topic, Key: m.Key, Value: m.Value})
+		})
+		if gctx.Err() != nil {
+			return nil
+		}
+		return err
+	})
+	err = g.Wait()
+	fmt.Fprintf(out, "stopped: %d alerts fired, %d resolved\n", fired.Load(), resolved.Load())
+	return err
+}
+
+func write(ctx context.Context, w *kafka.Writer, msgs []synth.Message) error {
+	const chunk = 20000
+	batch := make([]kafka.Message, 0, chunk)
+	for i, m := range msgs {
+		batch = append(batch, kafka.Message{Topic: m.Topic, Key: m.Key, Value: m.Value})
+		if len(batch) == chunk || i == len(msgs)-1 {
+			if err := w.WriteMessages(ctx, batch...); err != nil {
+				return fmt.Errorf("write history: %w", err)
+			}
+			batch = batch[:0]
+		}
+	}
+	return nil
+}
+
+// loopback makes the broker listen on 127.0.0.1 only.
+func loopback(network, address string) (net.Listener, error) {
+	_, port, err := net.SplitHostPort(address)
+	if err != nil {
+		return nil, err
+	}
+	return net.Listen(network, net.JoinHostPort("127.0.0.1", port))
+}
+
+// Line is the one-line human form of an alert.
+func Line(a alerts.Alert) string {
+	var b strings.Builder
+	b.WriteString(a.Time.UTC().Format("2006-01-02 15:04"))
+	if a.Status == alerts.Firing {
+		b.WriteString("  FIRING   ")
+	} else {
+		b.WriteString("  resolved ")
+	}
+	fmt.Fprintf(&b, "%-21s %-12s %-8s risk %3s", a.Rule, a.CustomerID, a.Severity, strconv.Itoa(a.RiskScore))
+	if len(a.Reasons) > 0 {
+		b.WriteString("  ")
+		b.WriteString(strings.Join(a.Reasons, "; "))
+	}
+	return b.String()
+}
