@@ -31,8 +31,8 @@ func Topics() []string {
 // Message is one Kafka message for a source topic.
 type Message struct {
 	Topic string
-	Key   []byte // usually the customer id; sometimes empty, nil or another id
-	Value []byte // JSON
+	Key   []byte    // usually the customer id; sometimes empty, nil or another id
+	Value []byte    // JSON
 	At    time.Time // when it is sent: its occurred_at, or later for late arrivals
 }
 
@@ -87,12 +87,12 @@ const day = 24 * time.Hour
 
 // gen builds one customer's messages.
 type gen struct {
-	cfg  Config
-	r    *rand.Rand
-	id   string
-	n    int
-	out  []Message
-	pfx  string // event id prefix
+	cfg Config
+	r   *rand.Rand
+	id  string
+	n   int
+	out []Message
+	pfx string // event id prefix
 }
 
 func (g *gen) emit(topic string, at time.Time, fields map[string]any) {
