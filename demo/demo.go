@@ -123,7 +123,7 @@ func Run(ctx context.Context, o Options) error {
 	history := synth.Generate(scfg)
 	w := &kafka.Writer{
 		Addr: kafka.TCP(brokers...), Balancer: &kafka.Hash{}, RequiredAcks: kafka.RequireAll,
-		BatchSize: 10000, BatchBytes: 16 << 20, BatchTimeout: 2 * time.Millisecond, Transport: &kafka.Transport{},
+		BatchSize: 10000, BatchBytes: 1e6, BatchTimeout: 2 * time.Millisecond, Transport: &kafka.Transport{},
 	}
 	defer w.Close()
 	t0 := time.Now()

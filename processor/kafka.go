@@ -28,11 +28,24 @@ func newWriter(brokers []string, topic string, balancer kafka.Balancer) *kafka.W
 		Balancer:     balancer,
 		RequiredAcks: kafka.RequireAll,
 		BatchSize:    10000,
-		BatchBytes:   16 << 20,
+		BatchBytes:   1e6, // under the broker's default message.max.bytes
 		BatchTimeout: 2 * time.Millisecond,
 		MaxAttempts:  3,
 		Transport:    &kafka.Transport{MetadataTTL: 2 * time.Second},
 	}
+}
+
+// summarize shortens a kafka-go error that repeats one cause per message.
+func summarize(err error) error {
+	var we kafka.WriteErrors
+	if errors.As(err, &we) {
+		for _, e := range we {
+			if e != nil {
+				return fmt.Errorf("%d of %d messages failed, first: %w", we.Count(), len(we), e)
+			}
+		}
+	}
+	return err
 }
 
 // internalBalancer hashes events by key (customer id) and sends a watermark

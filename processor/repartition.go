@@ -131,12 +131,12 @@ func (r *repartitioner) partition(ctx context.Context, gen *kafka.Generation, to
 			out = append(out, kafka.Message{Key: []byte(e.CustomerID), Value: e.AppendBinary(nil)})
 		}
 		if len(bad) > 0 {
-			if retry(ctx, log, "write dead letters", func() error { return r.dlq.WriteMessages(ctx, bad...) }) != nil {
+			if retry(ctx, log, "write dead letters", func() error { return summarize(r.dlq.WriteMessages(ctx, bad...)) }) != nil {
 				return
 			}
 		}
 		if len(out) > 0 {
-			if retry(ctx, log, "write internal topic", func() error { return r.internal.WriteMessages(ctx, out...) }) != nil {
+			if retry(ctx, log, "write internal topic", func() error { return summarize(r.internal.WriteMessages(ctx, out...)) }) != nil {
 				return
 			}
 		}
@@ -210,7 +210,7 @@ func (r *repartitioner) publishMarks(ctx context.Context, internalPartitions int
 		msgs[i] = kafka.Message{Value: value, Headers: []kafka.Header{{Key: markHeader, Value: []byte(strconv.Itoa(i))}}}
 	}
 	if err := r.internal.WriteMessages(ctx, msgs...); err != nil {
-		return fmt.Errorf("publish watermark marks: %w", err)
+		return fmt.Errorf("publish watermark marks: %w", summarize(err))
 	}
 	return nil
 }

@@ -204,7 +204,7 @@ func (w *worker) produce(ctx context.Context, as []alerts.Alert) error {
 		}
 	}
 	if err := w.alerts.WriteMessages(ctx, msgs...); err != nil {
-		return fmt.Errorf("produce %d alerts: %w", len(msgs), err)
+		return fmt.Errorf("produce %d alerts: %w", len(msgs), summarize(err))
 	}
 	return nil
 }

@@ -133,10 +133,7 @@ func (g *gen) purchase(at time.Time, scale float64) {
 
 func (g *gen) usage(from, to time.Time, perDay float64) {
 	for d := from.Truncate(day).Add(day); d.Before(to); d = d.Add(day) {
-		if g.r.IntN(2) == 0 {
-			continue // about every other day, two days of sessions at once
-		}
-		v := float64(int(perDay*2*(0.7+0.6*g.r.Float64()) + 0.5))
+		v := float64(int(perDay*(0.75+0.5*g.r.Float64()) + 0.5))
 		if v > 0 {
 			g.emit(TopicUsage, d.Add(time.Duration(8+g.r.IntN(12))*time.Hour), map[string]any{"value": v})
 		}
