@@ -9,6 +9,7 @@ package engine
 import (
 	"errors"
 	"fmt"
+	"sync/atomic"
 	"time"
 
 	"github.com/churnwatch/churnwatch/alerts"
@@ -41,7 +42,10 @@ func (e *Engine) Rules() *rules.Set { return e.rules }
 // A rule that fails to evaluate keeps its previous result; the errors are
 // returned joined, after the state has been advanced.
 func (e *Engine) Advance(c *state.Customer, to time.Time, emit func(alerts.Alert)) error {
-	var errs []error
+	var (
+		errs []error
+		sc   scratch
+	)
 	for {
 		due := e.nextTimer(c)
 		hasEvent := len(c.Pending) > 0 && !c.Pending[0].OccurredAt.After(to)
@@ -70,6 +74,9 @@ func (e *Engine) Advance(c *state.Customer, to time.Time, emit func(alerts.Alert
 			if to.After(c.AsOf) {
 				c.AsOf = to
 			}
+			if sc.evaluated {
+				errs = append(errs, e.explain(c, &sc.view))
+			}
 			c.Prune()
 			if len(c.Pending) == 0 {
 				c.Pending = nil
@@ -77,7 +84,7 @@ func (e *Engine) Advance(c *state.Customer, to time.Time, emit func(alerts.Alert
 			return errors.Join(errs...)
 		}
 		if !c.Deleted {
-			errs = append(errs, e.evaluate(c, emit)...)
+			errs = append(errs, e.evaluate(c, &sc, emit)...)
 		}
 	}
 }
@@ -103,19 +110,33 @@ func (e *Engine) nextTimer(c *state.Customer) time.Time {
 	return due
 }
 
+// scratch is reused across the evaluations of one Advance.
+type scratch struct {
+	view      rules.View
+	results   []rules.Result
+	holding   []*rules.Rule
+	evaluated bool
+}
+
+// evaluations counts rule-set evaluations (for benchmarks).
+var evaluations atomic.Int64
+
 // evaluate runs every rule at c.AsOf and emits the transitions.
-func (e *Engine) evaluate(c *state.Customer, emit func(alerts.Alert)) []error {
-	v := c.View()
+func (e *Engine) evaluate(c *state.Customer, sc *scratch, emit func(alerts.Alert)) []error {
+	evaluations.Add(1)
+	v := &sc.view
+	c.ViewInto(v)
 	if e.segment != nil {
 		c.Segment = e.segment(v.Purchases.Spend365)
 		v.Customer.Segment = c.Segment
 	}
 	var (
 		errs     []error
-		holding  []rules.Scored
-		results  = make([]rules.Result, len(e.rules.Rules))
+		holding  = sc.holding[:0]
+		results  = append(sc.results[:0], make([]rules.Result, len(e.rules.Rules))...)
 		deadline time.Time
 	)
+	defer func() { sc.holding, sc.results = holding, results }()
 	for i, r := range e.rules.Rules {
 		res, err := r.Evaluate(v)
 		if err != nil {
@@ -124,14 +145,15 @@ func (e *Engine) evaluate(c *state.Customer, emit func(alerts.Alert)) []error {
 		}
 		results[i] = res
 		if res.Holds {
-			holding = append(holding, rules.Scored{Rule: r, Reasons: res.Reasons})
+			holding = append(holding, r)
 		}
 		if d := res.Deadline; d.After(c.AsOf) && (deadline.IsZero() || d.Before(deadline)) {
 			deadline = d
 		}
 	}
 	c.Deadline = deadline
-	c.Risk, c.Reasons = rules.Score(holding)
+	c.Risk = rules.Risk(holding)
+	sc.evaluated = true
 	for i, r := range e.rules.Rules {
 		res := results[i]
 		j := activeIndex(c, r.ID)
@@ -139,7 +161,11 @@ func (e *Engine) evaluate(c *state.Customer, emit func(alerts.Alert)) []error {
 		case res.Holds && j < 0:
 			id := alerts.ID(r.ID, c.ID, c.AsOf)
 			c.Active = append(c.Active, state.Active{Rule: r.ID, Since: c.AsOf, AlertID: id})
-			emit(e.alert(c, r, id, alerts.Firing, res.Reasons))
+			reasons, err := r.Reasons(v)
+			if err != nil {
+				errs = append(errs, err)
+			}
+			emit(e.alert(c, r, id, alerts.Firing, reasons))
 		case !res.Holds && j >= 0:
 			a := c.Active[j]
 			c.Active = append(c.Active[:j], c.Active[j+1:]...)
@@ -149,6 +175,32 @@ func (e *Engine) evaluate(c *state.Customer, emit func(alerts.Alert)) []error {
 		}
 	}
 	return errs
+}
+
+// explain sets the state's risk reasons: those of the rules holding now,
+// worded as of c.AsOf.
+func (e *Engine) explain(c *state.Customer, v *rules.View) error {
+	c.Reasons = nil
+	if c.Deleted || len(c.Active) == 0 {
+		return nil
+	}
+	c.ViewInto(v)
+	var (
+		holding []rules.Scored
+		errs    []error
+	)
+	for _, r := range e.rules.Rules {
+		if activeIndex(c, r.ID) < 0 {
+			continue
+		}
+		reasons, err := r.Reasons(v)
+		if err != nil {
+			errs = append(errs, err)
+		}
+		holding = append(holding, rules.Scored{Rule: r, Reasons: reasons})
+	}
+	_, c.Reasons = rules.Score(holding)
+	return errors.Join(errs...)
 }
 
 // resolveAll ends every open episode of an erased customer, carrying no

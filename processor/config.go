@@ -47,6 +47,9 @@ type Config struct {
 	SourcePartitions int // default 3
 	// Lateness is subtracted from the watermark. Default 5 minutes.
 	Lateness time.Duration
+	// ReadAhead is how far, in event time, a source partition may be read
+	// ahead of the slowest one. Default 24 hours.
+	ReadAhead time.Duration
 	// MarkInterval is how often watermark marks are published. Default 1s.
 	MarkInterval time.Duration
 	// BatchSize and BatchWait bound one processing batch. Defaults 5000 and 20ms.
@@ -93,6 +96,9 @@ func (c *Config) setDefaults() {
 	}
 	if c.Lateness == 0 {
 		c.Lateness = 5 * time.Minute
+	}
+	if c.ReadAhead == 0 {
+		c.ReadAhead = 24 * time.Hour
 	}
 	if c.MarkInterval == 0 {
 		c.MarkInterval = time.Second

@@ -31,7 +31,7 @@ func (c *fakeClock) now() time.Time   { return time.Unix(0, c.ns.Load()).UTC() }
 
 // env is one test's broker (kfake, real Kafka protocol over TCP) and Redis.
 type env struct {
-	t       *testing.T
+	t       testing.TB
 	brokers []string
 	store   *redisstate.Store
 	clock   *fakeClock
@@ -39,7 +39,7 @@ type env struct {
 	writer  *kafka.Writer
 }
 
-func newEnv(t *testing.T, now time.Time) *env {
+func newEnv(t testing.TB, now time.Time) *env {
 	t.Helper()
 	cluster, err := kfake.NewCluster(kfake.NumBrokers(1), kfake.Ports(freePort(t)))
 	if err != nil {
@@ -67,11 +67,11 @@ func newEnv(t *testing.T, now time.Time) *env {
 	return e
 }
 
-type tWriter struct{ t *testing.T }
+type tWriter struct{ t testing.TB }
 
 func (w tWriter) Write(b []byte) (int, error) { w.t.Log(string(b)); return len(b), nil }
 
-func freePort(t *testing.T) int {
+func freePort(t testing.TB) int {
 	l, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)
@@ -100,7 +100,7 @@ func (e *env) start() *running {
 	return r
 }
 
-func (r *running) stop(t *testing.T) {
+func (r *running) stop(t testing.TB) {
 	r.cancel()
 	select {
 	case err := <-r.done:

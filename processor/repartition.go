@@ -25,8 +25,9 @@ const (
 
 // progress is what the source stage knows of one assigned source partition.
 type progress struct {
-	next int64     // next offset to read; <0 until known
-	max  time.Time // highest occurred_at forwarded
+	next     int64     // next offset to read; <0 until known
+	max      time.Time // highest occurred_at forwarded
+	caughtUp bool      // next reached the end offset at the last check
 }
 
 // repartitioner is the source stage.
@@ -104,6 +105,9 @@ func (r *repartitioner) partition(ctx context.Context, gen *kafka.Generation, to
 		out, bad []kafka.Message
 	)
 	for {
+		if !r.waitTurn(ctx, p) {
+			return
+		}
 		buf, err = fetchBatch(ctx, rd, r.cfg.BatchSize, r.cfg.BatchWait, 500*time.Millisecond, buf)
 		if ctx.Err() != nil {
 			return
@@ -153,6 +157,46 @@ func (r *repartitioner) partition(ctx context.Context, gen *kafka.Generation, to
 	}
 }
 
+// waitTurn holds a partition back while it is more than ReadAhead of event
+// time ahead of the slowest partition this instance reads, the way Kafka
+// Streams synchronises its inputs by timestamp. Reading further ahead could
+// not move the watermark; it would only pile up events that wait in
+// customer state. It returns false when ctx ends.
+func (r *repartitioner) waitTurn(ctx context.Context, p *progress) bool {
+	for {
+		r.mu.Lock()
+		ahead := r.aheadOfSlowest(p)
+		r.mu.Unlock()
+		if !ahead {
+			return true
+		}
+		select {
+		case <-ctx.Done():
+			return false
+		case <-time.After(5 * time.Millisecond):
+		}
+	}
+}
+
+// aheadOfSlowest reports whether p leads the slowest assigned partition by
+// more than ReadAhead; r.mu is held.
+func (r *repartitioner) aheadOfSlowest(p *progress) bool {
+	if p.max.IsZero() || p.caughtUp {
+		return false
+	}
+	now := r.cfg.Now()
+	for _, q := range r.assigned {
+		mark := q.max
+		if q.caughtUp && now.After(mark) {
+			mark = now
+		}
+		if p.max.Sub(mark) > r.cfg.ReadAhead {
+			return true
+		}
+	}
+	return false
+}
+
 // deadLetter wraps a bad message with the four headers of contract §1.
 func deadLetter(m *kafka.Message, err error) kafka.Message {
 	reason := err.Error()
@@ -192,8 +236,10 @@ func (r *repartitioner) publishMarks(ctx context.Context, internalPartitions int
 	rec := marks{Topics: counts, Marks: map[source]time.Time{}}
 	r.mu.Lock()
 	for s, p := range r.assigned {
+		end, ok := ends[s.Topic][s.Partition]
+		p.caughtUp = ok && p.next >= 0 && p.next >= end
 		at := p.max
-		if end, ok := ends[s.Topic][s.Partition]; ok && p.next >= 0 && p.next >= end && now.After(at) {
+		if p.caughtUp && now.After(at) {
 			at = now
 		}
 		if !at.IsZero() {

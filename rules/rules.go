@@ -58,8 +58,7 @@ type Absence struct {
 
 // Result of one evaluation.
 type Result struct {
-	Holds   bool
-	Reasons []string // when Holds
+	Holds bool
 	// Deadline is when the absence clause will start to hold if nothing
 	// happens (start + for), when that is after the view's Now.
 	Deadline time.Time
@@ -111,18 +110,25 @@ func (r *Rule) Evaluate(v *View) (Result, error) {
 		}
 	}
 	res.Holds = holds
-	if holds && r.reasons != nil {
-		val, _, err := r.reasons.Eval(act)
-		if err != nil {
-			return res, fmt.Errorf("reasons: %w", err)
-		}
-		list, err := val.ConvertToNative(reflectStrings)
-		if err != nil {
-			return res, fmt.Errorf("reasons: %w", err)
-		}
-		res.Reasons = list.([]string)
-	}
 	return res, nil
+}
+
+// Reasons evaluates r's reasons on v; call it when r holds. They are kept
+// apart from Evaluate because building strings costs more than deciding,
+// and reasons are needed only when an alert fires or a state is shown.
+func (r *Rule) Reasons(v *View) ([]string, error) {
+	if r.reasons == nil {
+		return nil, nil
+	}
+	val, _, err := r.reasons.Eval(activation{v})
+	if err != nil {
+		return nil, fmt.Errorf("rule %s: reasons: %w", r.ID, err)
+	}
+	list, err := val.ConvertToNative(reflectStrings)
+	if err != nil {
+		return nil, fmt.Errorf("rule %s: reasons: %w", r.ID, err)
+	}
+	return list.([]string), nil
 }
 
 // Scored is a rule that holds, with its reasons.
@@ -131,16 +137,25 @@ type Scored struct {
 	Reasons []string
 }
 
-// Score combines the rules that hold into a risk score from 0 to 100:
+// Risk combines the rules that hold into a risk score from 0 to 100:
 // 100 × (1 − Π(1 − weight)), so each independent signal adds to the risk
-// without the total passing 100. Reasons are the holding rules' reasons in
-// rule order, without repeats.
-func Score(holding []Scored) (int, []string) {
+// without the total passing 100.
+func Risk(holding []*Rule) int {
 	keep := 1.0
+	for _, r := range holding {
+		keep *= 1 - r.Weight
+	}
+	return max(0, min(100, int(math.Round(100*(1-keep)))))
+}
+
+// Score is Risk with reasons: the holding rules' reasons in rule order,
+// without repeats, leaving out rules of weight 0 (opportunities, not risks).
+func Score(holding []Scored) (int, []string) {
+	rs := make([]*Rule, len(holding))
 	var reasons []string
 	seen := map[string]bool{}
-	for _, s := range holding {
-		keep *= 1 - s.Rule.Weight
+	for i, s := range holding {
+		rs[i] = s.Rule
 		if s.Rule.Weight == 0 {
 			continue
 		}
@@ -151,8 +166,7 @@ func Score(holding []Scored) (int, []string) {
 			}
 		}
 	}
-	score := int(math.Round(100 * (1 - keep)))
-	return max(0, min(100, score)), reasons
+	return Risk(rs), reasons
 }
 
 var errNoRules = errors.New("no rules")

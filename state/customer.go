@@ -21,6 +21,11 @@ const (
 	UsageDays      = 35        // daily usage buckets kept per metric
 	DedupWindow    = 35 * Day  // event ids remembered for at least this long…
 	MaxDedupIDs    = 1024      // …but never more than this many
+	// MaxMetrics bounds the usage metrics kept per customer; usage of
+	// further metrics counts under OtherMetric. The bound also keeps rule
+	// evaluation within its statically checked cost.
+	MaxMetrics  = 32
+	OtherMetric = "other"
 )
 
 // Customer is one customer's state. AsOf is the event time up to which the
@@ -248,14 +253,18 @@ func (c *Customer) usage(e *event.Event) {
 	if c.Usage == nil {
 		c.Usage = make(map[string][]Bucket)
 	}
-	b := c.Usage[e.Metric]
+	metric := e.Metric
+	if _, ok := c.Usage[metric]; !ok && len(c.Usage) >= MaxMetrics-1 && metric != OtherMetric {
+		metric = OtherMetric
+	}
+	b := c.Usage[metric]
 	i, found := slices.BinarySearchFunc(b, day, func(x Bucket, d int32) int { return int(x.Day - d) })
 	if found {
 		b[i].Value += e.Value
 	} else {
 		b = slices.Insert(b, i, Bucket{Day: day, Value: e.Value})
 	}
-	c.Usage[e.Metric] = b
+	c.Usage[metric] = b
 }
 
 // erase forgets everything about the customer but the bookkeeping that keeps

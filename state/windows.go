@@ -1,6 +1,7 @@
 package state
 
 import (
+	"sort"
 	"time"
 
 	"github.com/churnwatch/churnwatch/event"
@@ -9,8 +10,25 @@ import (
 
 // View returns what rules read of the customer at event time c.AsOf.
 func (c *Customer) View() *rules.View {
+	v := &rules.View{}
+	c.ViewInto(v)
+	return v
+}
+
+// ViewInto fills v with what rules read of the customer at c.AsOf,
+// reusing v's maps.
+func (c *Customer) ViewInto(v *rules.View) {
 	now := c.AsOf
-	v := &rules.View{
+	lastSeen, metrics := v.LastSeen, v.Usage.Metrics
+	clear(lastSeen)
+	clear(metrics)
+	if lastSeen == nil {
+		lastSeen = make(map[string]time.Time, 5)
+	}
+	if metrics == nil {
+		metrics = make(map[string]rules.MetricUsage, len(c.Usage))
+	}
+	*v = rules.View{
 		Now: now,
 		Customer: rules.Customer{
 			ID: c.ID, Tier: c.Profile.Tier, SignedUpAt: c.Profile.SignedUpAt,
@@ -21,7 +39,7 @@ func (c *Customer) View() *rules.View {
 			NPS: int64(c.Feedback.NPS), NPSCategory: NPSCategory(c.Feedback.NPS),
 			CSAT: int64(c.Feedback.CSAT), CES: int64(c.Feedback.CES),
 		},
-		LastSeen: make(map[string]time.Time, 5),
+		LastSeen: lastSeen,
 	}
 	if v.Customer.Attributes == nil {
 		v.Customer.Attributes = map[string]string{}
@@ -62,7 +80,7 @@ func (c *Customer) View() *rules.View {
 		}
 	}
 	v.Usage.Last = c.LastSeen[event.Usage]
-	v.Usage.Metrics = make(map[string]rules.MetricUsage, len(c.Usage))
+	v.Usage.Metrics = metrics
 	today := DayOf(now)
 	for m, buckets := range c.Usage {
 		var mu rules.MetricUsage
@@ -81,7 +99,6 @@ func (c *Customer) View() *rules.View {
 		v.Usage.Prior28 += mu.Prior28
 	}
 	v.Usage.WeeklyAvg28 = v.Usage.Prior28 / 4
-	return v
 }
 
 // NPSCategory names an NPS score: promoter 9–10, passive 7–8, detractor
@@ -101,27 +118,41 @@ func NPSCategory(score int) string {
 // NextEdge returns the earliest instant after AsOf at which a trailing
 // window changes (a purchase leaves the 30/90/365-day window, a ticket
 // opening the 7/30-day window, a usage day the 7-day or the prior-28-day
-// window), or zero when none will.
+// window), or zero when none will. The detail lists are sorted, so each
+// window costs one binary search.
 func (c *Customer) NextEdge() time.Time {
 	var next time.Time
 	consider := func(t time.Time) {
-		if t.After(c.AsOf) && (next.IsZero() || t.Before(next)) {
+		if !t.IsZero() && (next.IsZero() || t.Before(next)) {
 			next = t
 		}
 	}
-	for _, x := range c.Purchases.Recent {
-		consider(x.At.Add(30 * Day))
-		consider(x.At.Add(90 * Day))
-		consider(x.At.Add(PurchaseWindow))
+	p := c.Purchases.Recent
+	for _, w := range [...]time.Duration{30 * Day, 90 * Day, PurchaseWindow} {
+		// The first purchase whose window end lies after AsOf.
+		i := sort.Search(len(p), func(i int) bool { return p[i].At.Add(w).After(c.AsOf) })
+		if i < len(p) {
+			consider(p[i].At.Add(w))
+		}
 	}
-	for _, at := range c.Tickets.Opened {
-		consider(at.Add(7 * Day))
-		consider(at.Add(TicketWindow))
+	o := c.Tickets.Opened
+	for _, w := range [...]time.Duration{7 * Day, TicketWindow} {
+		i := sort.Search(len(o), func(i int) bool { return o[i].Add(w).After(c.AsOf) })
+		if i < len(o) {
+			consider(o[i].Add(w))
+		}
 	}
-	for _, buckets := range c.Usage {
-		for _, b := range buckets {
-			consider(DayStart(b.Day + 7))
-			consider(DayStart(b.Day + UsageDays))
+	// Usage windows move at UTC midnights: the next one matters if any
+	// bucket is still inside the trailing 35 days after it.
+	if len(c.Usage) > 0 {
+		today := DayOf(c.AsOf)
+		for _, buckets := range c.Usage {
+			for _, shift := range [...]int32{7, UsageDays} {
+				i := sort.Search(len(buckets), func(i int) bool { return buckets[i].Day+shift > today })
+				if i < len(buckets) {
+					consider(DayStart(buckets[i].Day + shift))
+				}
+			}
 		}
 	}
 	return next
