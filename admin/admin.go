@@ -6,7 +6,9 @@ package admin
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"log/slog"
+	"net"
 	"net/http"
 	"strconv"
 	"time"
@@ -20,6 +22,22 @@ type Source interface {
 	Customer(ctx context.Context, id string) ([]byte, error)
 	// Alerts returns alert data objects of a status, newest first.
 	Alerts(ctx context.Context, status string, limit int) ([]json.RawMessage, error)
+}
+
+// Serve serves h on ln until ctx ends, then shuts down gracefully.
+func Serve(ctx context.Context, ln net.Listener, h http.Handler) error {
+	srv := &http.Server{Handler: h, ReadHeaderTimeout: 5 * time.Second}
+	done := make(chan error, 1)
+	go func() {
+		<-ctx.Done()
+		sctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		defer cancel()
+		done <- srv.Shutdown(sctx)
+	}()
+	if err := srv.Serve(ln); !errors.Is(err, http.ErrServerClosed) {
+		return err
+	}
+	return <-done
 }
 
 // Handler returns the API's routes.

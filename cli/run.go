@@ -8,7 +8,6 @@ import (
 	"io"
 	"log/slog"
 	"net"
-	"net/http"
 	"time"
 
 	"github.com/redis/go-redis/v9"
@@ -81,20 +80,8 @@ func serve(ctx context.Context, cfg processor.Config, store *redisstate.Store, s
 	if err != nil {
 		return fmt.Errorf("admin HTTP: %w", err)
 	}
-	srv := &http.Server{Handler: admin.Handler(p, log), ReadHeaderTimeout: 5 * time.Second}
 	g, gctx := errgroup.WithContext(ctx)
-	g.Go(func() error {
-		if err := srv.Serve(ln); !errors.Is(err, http.ErrServerClosed) {
-			return err
-		}
-		return nil
-	})
-	g.Go(func() error {
-		<-gctx.Done()
-		sctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
-		defer cancel()
-		return srv.Shutdown(sctx)
-	})
+	g.Go(func() error { return admin.Serve(gctx, ln, admin.Handler(p, log)) })
 	g.Go(func() error { return p.Run(gctx) })
 	log.Info("churnwatch running", "brokers", cfg.Brokers, "http", ln.Addr().String())
 	return g.Wait()

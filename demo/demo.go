@@ -7,12 +7,10 @@ package demo
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"io"
 	"log/slog"
 	"net"
-	"net/http"
 	"strconv"
 	"strings"
 	"sync/atomic"
@@ -138,22 +136,10 @@ func Run(ctx context.Context, o Options) error {
 		return fmt.Errorf("admin HTTP: %w", err)
 	}
 	fmt.Fprintf(out, "api     http://%s/api/alerts?status=firing  http://%s/api/customers/%s\n", ln.Addr(), ln.Addr(), synth.CustomerID(0))
-	srv := &http.Server{Handler: admin.Handler(p, o.Logger), ReadHeaderTimeout: 5 * time.Second}
 
 	g, gctx := errgroup.WithContext(ctx)
 	g.Go(func() error { return p.Run(gctx) })
-	g.Go(func() error {
-		if err := srv.Serve(ln); !errors.Is(err, http.ErrServerClosed) {
-			return err
-		}
-		return nil
-	})
-	g.Go(func() error {
-		<-gctx.Done()
-		sctx, cancel := context.WithTimeout(context.Background(), 3*time.Second)
-		defer cancel()
-		return srv.Shutdown(sctx)
-	})
+	g.Go(func() error { return admin.Serve(gctx, ln, admin.Handler(p, o.Logger)) })
 	g.Go(func() error {
 		// Live traffic starts once the history is on the topics.
 		err := synth.Live(gctx, scfg, o.Rate, time.Now, func(m synth.Message) error {

@@ -36,11 +36,7 @@ func (e *Event) AppendBinary(b []byte) []byte {
 		w.Bool(e.HasTier)
 		w.String(e.Tier)
 		w.Time(e.SignedUpAt)
-		w.Uvarint(uint64(len(e.Attributes)))
-		for _, k := range sortedKeys(e.Attributes) {
-			w.String(k)
-			w.String(e.Attributes[k])
-		}
+		w.StringMap(e.Attributes)
 	case Feedback:
 		w.Byte(byte(e.Kind))
 		w.Uvarint(uint64(e.Score))
@@ -77,24 +73,12 @@ func DecodeBinary(b []byte) (Event, error) {
 		e.HasTier = r.Bool()
 		e.Tier = r.String()
 		e.SignedUpAt = r.Time()
-		if n := r.Count(2); n > 0 {
-			e.Attributes = make(map[string]string, n)
-			for range n {
-				k := r.String()
-				e.Attributes[k] = r.String()
-			}
-		}
+		e.Attributes = r.StringMap()
 	case Feedback:
 		e.Kind = FeedbackKind(r.Byte())
 		e.Score = int(r.Uvarint())
 	default:
 		return e, fmt.Errorf("decode binary event: unknown type %d", e.Type)
 	}
-	if err := r.Err(); err != nil {
-		return e, fmt.Errorf("decode binary event: %w", err)
-	}
-	if len(r.B) != 0 {
-		return e, fmt.Errorf("decode binary event: %d trailing bytes", len(r.B))
-	}
-	return e, nil
+	return e, r.Done("binary event")
 }

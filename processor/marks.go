@@ -30,11 +30,7 @@ const marksVersion = 1
 func (m *marks) encode() []byte {
 	w := bin.Writer{}
 	w.Byte(marksVersion)
-	topics := make([]string, 0, len(m.Topics))
-	for t := range m.Topics {
-		topics = append(topics, t)
-	}
-	sort.Strings(topics)
+	topics := bin.SortedKeys(m.Topics)
 	w.Uvarint(uint64(len(topics)))
 	for _, t := range topics {
 		w.String(t)

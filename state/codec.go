@@ -2,7 +2,6 @@ package state
 
 import (
 	"fmt"
-	"sort"
 
 	"github.com/churnwatch/churnwatch/event"
 	"github.com/churnwatch/churnwatch/internal/bin"
@@ -32,16 +31,7 @@ func (c *Customer) AppendBinary(b []byte) []byte {
 	w.Time(pr.SignedUpAt)
 	w.Time(pr.SignupAt)
 	w.Time(pr.AttrsAt)
-	keys := make([]string, 0, len(pr.Attributes))
-	for k := range pr.Attributes {
-		keys = append(keys, k)
-	}
-	sort.Strings(keys)
-	w.Uvarint(uint64(len(keys)))
-	for _, k := range keys {
-		w.String(k)
-		w.String(pr.Attributes[k])
-	}
+	w.StringMap(pr.Attributes)
 	p := &c.Purchases
 	w.Varint(p.Count)
 	w.Float(p.Total)
@@ -64,11 +54,7 @@ func (c *Customer) AppendBinary(b []byte) []byte {
 	w.Time(t.Last)
 	w.Varint(int64(t.LatestCSAT))
 	w.Time(t.CSATAt)
-	metrics := make([]string, 0, len(c.Usage))
-	for m := range c.Usage {
-		metrics = append(metrics, m)
-	}
-	sort.Strings(metrics)
+	metrics := bin.SortedKeys(c.Usage)
 	w.Uvarint(uint64(len(metrics)))
 	for _, m := range metrics {
 		w.String(m)
@@ -141,13 +127,7 @@ func Unmarshal(b []byte) (*Customer, error) {
 	pr.SignedUpAt = r.Time()
 	pr.SignupAt = r.Time()
 	pr.AttrsAt = r.Time()
-	if n := r.Count(2); n > 0 {
-		pr.Attributes = make(map[string]string, n)
-		for range n {
-			k := r.String()
-			pr.Attributes[k] = r.String()
-		}
-	}
+	pr.Attributes = r.StringMap()
 	p := &c.Purchases
 	p.Count = r.Varint()
 	p.Total = r.Float()
@@ -212,11 +192,8 @@ func Unmarshal(b []byte) (*Customer, error) {
 	for range r.Count(9) {
 		c.Seen = append(c.Seen, Seen{Hash: r.Uint64(), At: r.Time()})
 	}
-	if err := r.Err(); err != nil {
-		return nil, fmt.Errorf("decode customer state: %w", err)
-	}
-	if len(r.B) != 0 {
-		return nil, fmt.Errorf("decode customer state: %d trailing bytes", len(r.B))
+	if err := r.Done("customer state"); err != nil {
+		return nil, err
 	}
 	return c, nil
 }

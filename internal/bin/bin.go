@@ -7,6 +7,8 @@ package bin
 import (
 	"encoding/binary"
 	"errors"
+	"fmt"
+	"sort"
 	"math"
 	"time"
 )
@@ -178,4 +180,50 @@ func (r *Reader) Count(min int) int {
 		return 0
 	}
 	return int(n)
+}
+
+// StringMap appends m as a count and its pairs in key order, so that equal
+// maps encode to equal bytes.
+func (w *Writer) StringMap(m map[string]string) {
+	w.Uvarint(uint64(len(m)))
+	for _, k := range SortedKeys(m) {
+		w.String(k)
+		w.String(m[k])
+	}
+}
+
+// StringMap reads a map written by StringMap; nil when empty.
+func (r *Reader) StringMap() map[string]string {
+	n := r.Count(2)
+	if n == 0 {
+		return nil
+	}
+	m := make(map[string]string, n)
+	for range n {
+		k := r.String()
+		m[k] = r.String()
+	}
+	return m
+}
+
+// Done reports an earlier read error or bytes left over, naming what was
+// decoded.
+func (r *Reader) Done(what string) error {
+	if r.err != nil {
+		return fmt.Errorf("decode %s: %w", what, r.err)
+	}
+	if len(r.B) != 0 {
+		return fmt.Errorf("decode %s: %d trailing bytes", what, len(r.B))
+	}
+	return nil
+}
+
+// SortedKeys returns the keys of m in order.
+func SortedKeys[V any](m map[string]V) []string {
+	keys := make([]string, 0, len(m))
+	for k := range m {
+		keys = append(keys, k)
+	}
+	sort.Strings(keys)
+	return keys
 }
