@@ -111,13 +111,17 @@ func TestBuiltinRules(t *testing.T) {
 		{"onboarding-stalled", func(v *View) {
 			v.Customer.SignedUpAt, v.Customer.HasSignup = now.Add(-20*d), true
 			v.LastSeen["usage"] = now.Add(-19 * d)
+			v.Usage.Last = now.Add(-19 * d)
 		}, false, time.Time{}, ""},
 		{"onboarding-stalled", func(v *View) {
 			v.Customer.SignedUpAt, v.Customer.HasSignup = now.Add(-10*d), true
 		}, false, now.Add(4 * d), ""},
-		{"loyalty-milestone", func(v *View) { v.Purchases.Count = 25; v.LastSeen["purchase"] = now }, true, time.Time{}, "25 purchases"},
-		{"loyalty-milestone", func(v *View) { v.Purchases.Count = 25; v.LastSeen["purchase"] = now.Add(-d) }, false, time.Time{}, ""},
-		{"loyalty-milestone", func(v *View) { v.Purchases.Count = 26; v.LastSeen["purchase"] = now }, false, time.Time{}, ""},
+		{"loyalty-milestone", func(v *View) { v.Purchases.Count, v.Purchases.Last = 25, now; v.LastSeen["purchase"] = now }, true, time.Time{}, "25 purchases"},
+		{"loyalty-milestone", func(v *View) {
+			v.Purchases.Count, v.Purchases.Last = 25, now.Add(-d)
+			v.LastSeen["purchase"] = now.Add(-d)
+		}, false, time.Time{}, ""},
+		{"loyalty-milestone", func(v *View) { v.Purchases.Count, v.Purchases.Last = 26, now; v.LastSeen["purchase"] = now }, false, time.Time{}, ""},
 	}
 	for i, tt := range tests {
 		t.Run(tt.rule+"/"+string(rune('a'+i)), func(t *testing.T) {
