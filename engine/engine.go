@@ -49,6 +49,9 @@ func (e *Engine) Advance(c *state.Customer, to time.Time, emit func(alerts.Alert
 	for {
 		due := e.nextTimer(c)
 		hasEvent := len(c.Pending) > 0 && !c.Pending[0].OccurredAt.After(to)
+		// Only window edges fall at this step: rules that cannot see time
+		// pass keep their results.
+		edgeOnly := false
 		switch {
 		case hasEvent && (due.IsZero() || !c.Pending[0].OccurredAt.After(due)):
 			at := c.Pending[0].OccurredAt
@@ -69,6 +72,7 @@ func (e *Engine) Advance(c *state.Customer, to time.Time, emit func(alerts.Alert
 				e.resolveAll(c, emit)
 			}
 		case !due.IsZero() && !due.After(to):
+			edgeOnly = !due.Equal(c.Deadline)
 			c.AsOf = due
 		default:
 			if to.After(c.AsOf) {
@@ -84,7 +88,7 @@ func (e *Engine) Advance(c *state.Customer, to time.Time, emit func(alerts.Alert
 			return errors.Join(errs...)
 		}
 		if !c.Deleted {
-			errs = append(errs, e.evaluate(c, &sc, emit)...)
+			errs = append(errs, e.evaluate(c, &sc, edgeOnly, emit)...)
 		}
 	}
 }
@@ -118,12 +122,15 @@ type scratch struct {
 	evaluated bool
 }
 
-// evaluations counts rule-set evaluations (for benchmarks).
+// evaluations counts rule evaluations (for benchmarks).
 var evaluations atomic.Int64
 
 // evaluate runs every rule at c.AsOf and emits the transitions.
-func (e *Engine) evaluate(c *state.Customer, sc *scratch, emit func(alerts.Alert)) []error {
-	evaluations.Add(1)
+//
+// At an edgeOnly step (a window edge, no event, no deadline) rules that do
+// not read time are not evaluated: they hold as before, and the earliest
+// deadline known stays scheduled (at worst it causes one more evaluation).
+func (e *Engine) evaluate(c *state.Customer, sc *scratch, edgeOnly bool, emit func(alerts.Alert)) []error {
 	v := &sc.view
 	c.ViewInto(v)
 	if e.segment != nil {
@@ -137,7 +144,19 @@ func (e *Engine) evaluate(c *state.Customer, sc *scratch, emit func(alerts.Alert
 		deadline time.Time
 	)
 	defer func() { sc.holding, sc.results = holding, results }()
+	if edgeOnly && c.Deadline.After(c.AsOf) {
+		deadline = c.Deadline
+	}
 	for i, r := range e.rules.Rules {
+		if edgeOnly && !r.ReadsTime {
+			res := rules.Result{Holds: activeIndex(c, r.ID) >= 0 && !r.Instant}
+			results[i] = res
+			if res.Holds {
+				holding = append(holding, r)
+			}
+			continue
+		}
+		evaluations.Add(1)
 		res, err := r.Evaluate(v)
 		if err != nil {
 			errs = append(errs, fmt.Errorf("rule %s for customer %s at %s: %w", r.ID, c.ID, c.AsOf.Format(time.RFC3339), err))

@@ -46,6 +46,9 @@ type loader struct {
 	name string
 	env  *cel.Env
 	errs []error
+	// readsTime collects, for the rule being loaded, whether a condition
+	// expression reads time (reasons do not count: they do not decide).
+	readsTime bool
 }
 
 func (l *loader) errorf(n *yaml.Node, format string, args ...any) {
@@ -138,6 +141,7 @@ func (l *loader) rule(n *yaml.Node) *Rule {
 		return nil
 	}
 	before := len(l.errs)
+	l.readsTime = false
 	r := &Rule{Weight: -1}
 	var whenN, reasonsN, absentN *yaml.Node
 	l.fields(n, map[string]func(*yaml.Node){
@@ -181,11 +185,12 @@ func (l *loader) rule(n *yaml.Node) *Rule {
 	} else if absentN == nil {
 		l.errorf(n, "%s: needs a when condition, an absent clause or both", label)
 	}
-	if reasonsN != nil {
-		r.reasons = l.compile(reasonsN, label+": reasons", "list(string)")
-	}
 	if absentN != nil {
 		r.Absent = l.absence(absentN, label)
+	}
+	r.ReadsTime = l.readsTime
+	if reasonsN != nil {
+		r.reasons = l.compile(reasonsN, label+": reasons", "list(string)")
 	}
 	if r.Instant && r.Absent != nil {
 		l.errorf(n, "%s: an instant rule cannot have an absence clause", label)
@@ -276,6 +281,9 @@ func (l *loader) compile(n *yaml.Node, what, want string) cel.Program {
 	if got := ast.OutputType(); !got.IsExactType(outputTypes[want]) {
 		l.errorf(n, "%s: want an expression of type %s, got %s", what, want, typeName(got))
 		return nil
+	}
+	if readsTime(ast) {
+		l.readsTime = true
 	}
 	est, err := l.env.EstimateCost(ast, estimator{})
 	if err != nil {

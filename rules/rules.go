@@ -41,6 +41,11 @@ type Rule struct {
 	Instant     bool    // fires on each transition to true, never resolves
 	Weight      float64 // contribution to the risk score, 0..1
 	Absent      *Absence
+	// ReadsTime is set when the rule's result can change as time passes a
+	// window edge with no event: its condition or absence clause names now
+	// or a trailing-window field. Other rules need no re-evaluation at
+	// window edges.
+	ReadsTime bool
 
 	when    cel.Program // nil: true
 	reasons cel.Program // nil: no reasons

@@ -218,3 +218,22 @@ func BenchmarkEvaluateBuiltin(b *testing.B) {
 		}
 	}
 }
+
+func TestReadsTime(t *testing.T) {
+	want := map[string]bool{
+		"vip-no-purchase-180d": false, "purchase-overdue": false, "usage-drop": true, "ticket-surge": true,
+		"nps-detractor": false, "onboarding-stalled": false, "loyalty-milestone": true,
+	}
+	for _, r := range Builtin().Rules {
+		if r.ReadsTime != want[r.ID] {
+			t.Errorf("%s: ReadsTime %v, want %v", r.ID, r.ReadsTime, want[r.ID])
+		}
+	}
+	s, err := Load("f.yaml", []byte("rules:\n  - id: a\n    severity: low\n    when: usage.metrics.exists(m, m == 'x')\n  - id: b\n    severity: low\n    when: days_since(purchases.last) > 3\n  - id: c\n    severity: low\n    when: customer.tier == 'vip'\n"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !s.Get("a").ReadsTime || !s.Get("b").ReadsTime || s.Get("c").ReadsTime {
+		t.Errorf("a, b read time; c does not: %v %v %v", s.Get("a").ReadsTime, s.Get("b").ReadsTime, s.Get("c").ReadsTime)
+	}
+}
