@@ -77,6 +77,7 @@ func (e *Engine) Advance(c *state.Customer, to time.Time, emit func(alerts.Alert
 		default:
 			if to.After(c.AsOf) {
 				c.AsOf = to
+				sc.evaluated = true // reasons are worded as of AsOf
 			}
 			if sc.evaluated {
 				errs = append(errs, e.explain(c, &sc.view))

@@ -152,10 +152,12 @@ func (w *worker) step(ctx context.Context, log *slog.Logger, partition int, m *m
 	if err != nil {
 		return false, err
 	}
-	batch := redisstate.Batch{Partition: partition, Timers: make(map[string]time.Time, len(ids)), Watermark: m.encode()}
+	batch := redisstate.Batch{Partition: partition, Timers: make(map[string]time.Time, len(ids)), Watermark: m.encode(),
+		Spend: make(map[string]float64)}
 	emit := func(a alerts.Alert) { batch.Alerts = append(batch.Alerts, a) }
 	for _, id := range ids {
 		c := states[id]
+		spend, fresh := c.Spend365(), c.Offset < 0
 		for _, r := range byCustomer[id] {
 			c.Receive(r.e, r.offset)
 		}
@@ -163,6 +165,9 @@ func (w *worker) step(ctx context.Context, log *slog.Logger, partition int, m *m
 			if err := w.engine.Advance(c, wm, emit); err != nil {
 				log.Error("rule evaluation failed", "customer", id, "err", err)
 			}
+		}
+		if s := c.Spend365(); (s != spend || fresh) && !c.Deleted {
+			batch.Spend[id] = s
 		}
 		batch.States = append(batch.States, c)
 		batch.Timers[id] = w.engine.NextDue(c)

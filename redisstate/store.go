@@ -108,6 +108,9 @@ type Batch struct {
 	Timers    map[string]time.Time
 	Alerts    []alerts.Alert
 	Watermark []byte // opaque watermark record of the partition; nil keeps it
+	// Spend holds the trailing-365-day spend of customers whose spend
+	// changed, for the segment ranking.
+	Spend map[string]float64
 }
 
 // Write stores b in one pipeline. The pipeline is not a transaction: after
@@ -120,9 +123,10 @@ func (s *Store) Write(ctx context.Context, b *Batch) error {
 			p.Set(ctx, s.k.customer(c.ID), append([]byte(nil), buf...), 0)
 			if c.Deleted {
 				p.ZRem(ctx, s.k.spend(), c.ID)
-			} else {
-				p.ZAdd(ctx, s.k.spend(), redis.Z{Score: c.View().Purchases.Spend365, Member: c.ID})
 			}
+		}
+		for id, spend := range b.Spend {
+			p.ZAdd(ctx, s.k.spend(), redis.Z{Score: spend, Member: id})
 		}
 		tk := s.k.timers(b.Partition)
 		for id, due := range b.Timers {

@@ -101,6 +101,17 @@ func (c *Customer) ViewInto(v *rules.View) {
 	v.Usage.WeeklyAvg28 = v.Usage.Prior28 / 4
 }
 
+// Spend365 is the spend of the trailing 365 days at AsOf.
+func (c *Customer) Spend365() float64 {
+	var sum float64
+	for _, x := range c.Purchases.Recent {
+		if age := c.AsOf.Sub(x.At); age >= 0 && age < PurchaseWindow {
+			sum += x.Amount
+		}
+	}
+	return sum
+}
+
 // NPSCategory names an NPS score: promoter 9–10, passive 7–8, detractor
 // 0–6, "" for none.
 func NPSCategory(score int) string {
