@@ -49,9 +49,7 @@ func (e *Engine) Advance(c *state.Customer, to time.Time, emit func(alerts.Alert
 	for {
 		due := e.nextTimer(c)
 		hasEvent := len(c.Pending) > 0 && !c.Pending[0].OccurredAt.After(to)
-		// Only window edges fall at this step: rules that cannot see time
-		// pass keep their results.
-		edgeOnly := false
+		var st step
 		switch {
 		case hasEvent && (due.IsZero() || !c.Pending[0].OccurredAt.After(due)):
 			at := c.Pending[0].OccurredAt
@@ -61,18 +59,27 @@ func (e *Engine) Advance(c *state.Customer, to time.Time, emit func(alerts.Alert
 			// Apply every event of this instant before evaluating it.
 			n := 0
 			deleted := false
+			firstSeen := c.FirstSeen
+			st = step{kind: eventStep, changed: rules.LastSeenVar, types: sc.types[:0]}
 			for n < len(c.Pending) && !c.Pending[n].OccurredAt.After(c.AsOf) {
 				ev := &c.Pending[n]
 				c.Apply(ev)
 				deleted = deleted || (ev.Type == event.Customer && ev.Deleted)
+				st.types = append(st.types, ev.Type.String())
+				st.changed |= variable[ev.Type]
 				n++
+			}
+			st.firstSeen = !c.FirstSeen.Equal(firstSeen)
+			sc.types = st.types
+			if deleted {
+				st.kind = fullStep
 			}
 			c.Pending = c.Pending[n:]
 			if deleted {
 				e.resolveAll(c, emit)
 			}
 		case !due.IsZero() && !due.After(to):
-			edgeOnly = !due.Equal(c.Deadline)
+			st = edgeStepAt(c, due)
 			c.AsOf = due
 		default:
 			if to.After(c.AsOf) {
@@ -89,7 +96,7 @@ func (e *Engine) Advance(c *state.Customer, to time.Time, emit func(alerts.Alert
 			return errors.Join(errs...)
 		}
 		if !c.Deleted {
-			errs = append(errs, e.evaluate(c, &sc, edgeOnly, emit)...)
+			errs = append(errs, e.evaluate(c, &sc, st, emit)...)
 		}
 	}
 }
@@ -115,8 +122,47 @@ func (e *Engine) nextTimer(c *state.Customer) time.Time {
 	return due
 }
 
+// step says why the rules are evaluated at an instant, so that rules whose
+// inputs did not change keep their results.
+type step struct {
+	kind      int
+	types     []string   // eventStep: the types of the events applied
+	changed   rules.Vars // eventStep: the view variables they changed; edgeStep: whose windows moved
+	firstSeen bool       // eventStep: the customer's first sighting moved
+}
+
+// edgeStepAt describes the timer step of c at due.
+func edgeStepAt(c *state.Customer, due time.Time) step {
+	if due.Equal(c.Deadline) {
+		return step{kind: fullStep}
+	}
+	e := c.NextEdges()
+	var moved rules.Vars
+	if e.Purchases.Equal(due) {
+		moved |= rules.PurchasesVar | rules.CustomerVar // spend, and so the segment
+	}
+	if e.Tickets.Equal(due) {
+		moved |= rules.TicketsVar
+	}
+	if e.Usage.Equal(due) {
+		moved |= rules.UsageVar
+	}
+	return step{kind: edgeStep, changed: moved}
+}
+
+const (
+	fullStep  = iota // a deadline, or an erasure: every rule
+	edgeStep         // a window edge: rules that read time
+	eventStep        // events: rules that read what they changed, or time
+)
+
+// variable is the view variable each event type changes.
+var variable = [...]rules.Vars{event.Purchase: rules.PurchasesVar, event.SupportTicket: rules.TicketsVar,
+	event.Usage: rules.UsageVar, event.Customer: rules.CustomerVar, event.Feedback: rules.FeedbackVar}
+
 // scratch is reused across the evaluations of one Advance.
 type scratch struct {
+	types     []string
 	view      rules.View
 	results   []rules.Result
 	holding   []*rules.Rule
@@ -128,10 +174,10 @@ var evaluations atomic.Int64
 
 // evaluate runs every rule at c.AsOf and emits the transitions.
 //
-// At an edgeOnly step (a window edge, no event, no deadline) rules that do
-// not read time are not evaluated: they hold as before, and the earliest
-// deadline known stays scheduled (at worst it causes one more evaluation).
-func (e *Engine) evaluate(c *state.Customer, sc *scratch, edgeOnly bool, emit func(alerts.Alert)) []error {
+// Rules whose inputs did not change at this step (see step) are not
+// evaluated: they hold as before, and the earliest deadline known stays
+// scheduled (at worst it causes one more evaluation).
+func (e *Engine) evaluate(c *state.Customer, sc *scratch, st step, emit func(alerts.Alert)) []error {
 	v := &sc.view
 	c.ViewInto(v)
 	if e.segment != nil {
@@ -145,11 +191,17 @@ func (e *Engine) evaluate(c *state.Customer, sc *scratch, edgeOnly bool, emit fu
 		deadline time.Time
 	)
 	defer func() { sc.holding, sc.results = holding, results }()
-	if edgeOnly && c.Deadline.After(c.AsOf) {
+	if !c.Deadline.IsZero() && !c.Deadline.After(c.AsOf) {
+		// A deadline falls at this instant (an event or a window edge may
+		// share it): every rule's deadline must be recomputed.
+		st.kind = fullStep
+	}
+	if st.kind != fullStep {
 		deadline = c.Deadline
 	}
 	for i, r := range e.rules.Rules {
-		if edgeOnly && !r.ReadsTime {
+		if skip := (st.kind == edgeStep && !r.AffectedByTime(st.changed)) ||
+			(st.kind == eventStep && !r.Affected(st.types, st.changed, st.firstSeen)); skip {
 			res := rules.Result{Holds: activeIndex(c, r.ID) >= 0 && !r.Instant}
 			results[i] = res
 			if res.Holds {

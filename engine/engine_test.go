@@ -1,6 +1,7 @@
 package engine
 
 import (
+	"fmt"
 	"testing"
 	"time"
 
@@ -249,5 +250,27 @@ func TestEraseResolvesAndForgets(t *testing.T) {
 	}
 	if c := states["c1"]; !c.Deleted || c.Feedback.NPS != -1 {
 		t.Fatalf("state not erased: %+v", c)
+	}
+}
+
+// A deadline that falls on the instant of an event that does not concern
+// the rule must still fire the rule (usage every 8 hours lands on the
+// absence deadlines of other rules).
+func TestDeadlineSharedWithUnrelatedEvent(t *testing.T) {
+	evs := []event.Event{mk("p0", event.Customer, t0, tier("vip"))}
+	var last time.Time
+	for i := range 6 {
+		last = t0.Add(time.Hour + time.Duration(i)*20*day)
+		evs = append(evs, mk("b"+string(rune('a'+i)), event.Purchase, last, amount(5)))
+	}
+	for i := range 3 * 365 {
+		evs = append(evs, mk(fmt.Sprintf("u%d", i), event.Usage, t0.Add(time.Duration(i)*8*time.Hour)))
+	}
+	fs := run(t, evs, t0.Add(400*day))
+	if !has(fs, fired{"vip-no-purchase-180d", alerts.Firing, last.Add(180 * day)}) {
+		t.Errorf("want vip-no-purchase-180d at last purchase + 180d = %s: %v", last.Add(180*day), fs)
+	}
+	if !has(fs, fired{"purchase-overdue", alerts.Firing, last.Add(60 * day)}) {
+		t.Errorf("want purchase-overdue at last purchase + 3 × 20d: %v", fs)
 	}
 }

@@ -46,9 +46,10 @@ type loader struct {
 	name string
 	env  *cel.Env
 	errs []error
-	// readsTime collects, for the rule being loaded, whether a condition
-	// expression reads time (reasons do not count: they do not decide).
-	readsTime bool
+	// vars and timed collect, for the rule being loaded, the view variables
+	// its conditions read and those whose time-dependent part they read
+	// (reasons do not count: they do not decide).
+	vars, timed Vars
 }
 
 func (l *loader) errorf(n *yaml.Node, format string, args ...any) {
@@ -141,7 +142,7 @@ func (l *loader) rule(n *yaml.Node) *Rule {
 		return nil
 	}
 	before := len(l.errs)
-	l.readsTime = false
+	l.vars, l.timed = 0, 0
 	r := &Rule{Weight: -1}
 	var whenN, reasonsN, absentN *yaml.Node
 	l.fields(n, map[string]func(*yaml.Node){
@@ -188,7 +189,7 @@ func (l *loader) rule(n *yaml.Node) *Rule {
 	if absentN != nil {
 		r.Absent = l.absence(absentN, label)
 	}
-	r.ReadsTime = l.readsTime
+	r.reads, r.timed, r.ReadsTime = l.vars, l.timed, l.timed != 0
 	if reasonsN != nil {
 		r.reasons = l.compile(reasonsN, label+": reasons", "list(string)")
 	}
@@ -282,8 +283,10 @@ func (l *loader) compile(n *yaml.Node, what, want string) cel.Program {
 		l.errorf(n, "%s: want an expression of type %s, got %s", what, want, typeName(got))
 		return nil
 	}
-	if readsTime(ast) {
-		l.readsTime = true
+	if !strings.HasSuffix(what, ": reasons") {
+		vars, timed := reads(ast)
+		l.vars |= vars
+		l.timed |= timed
 	}
 	est, err := l.env.EstimateCost(ast, estimator{})
 	if err != nil {

@@ -15,11 +15,27 @@ var windowed = map[string]map[string]bool{
 	"now":       nil,
 }
 
-// readsTime reports whether an expression can change value when only time
-// moves: it names now, or reads a trailing-window field (or a whole
-// windowed variable, e.g. in a comprehension).
-func readsTime(a *cel.Ast) bool {
-	found := false
+// Vars is a set of the view's top-level variables.
+type Vars uint8
+
+// The view's variables.
+const (
+	Now Vars = 1 << iota
+	CustomerVar
+	PurchasesVar
+	TicketsVar
+	UsageVar
+	FeedbackVar
+	LastSeenVar
+)
+
+var variables = map[string]Vars{"now": Now, "customer": CustomerVar, "purchases": PurchasesVar,
+	"tickets": TicketsVar, "usage": UsageVar, "feedback": FeedbackVar, "last_seen": LastSeenVar}
+
+// reads returns the view variables an expression reads and, of those, the
+// ones whose time-dependent part it reads: now itself, a trailing-window
+// field, or a whole windowed variable (e.g. in a comprehension).
+func reads(a *cel.Ast) (vars, timed Vars) {
 	selected := map[int64]bool{} // ident ids used as the operand of a field selection
 	celast.PreOrderVisit(a.NativeRep().Expr(), celast.NewExprVisitor(func(e celast.Expr) {
 		switch e.Kind() {
@@ -31,16 +47,15 @@ func readsTime(a *cel.Ast) bool {
 			}
 			selected[op.ID()] = true
 			if fields, ok := windowed[op.AsIdent()]; ok && (fields == nil || fields[s.FieldName()]) {
-				found = true
+				timed |= variables[op.AsIdent()]
 			}
 		case celast.IdentKind:
-			if selected[e.ID()] {
-				return
-			}
-			if _, ok := windowed[e.AsIdent()]; ok {
-				found = true
+			name := e.AsIdent()
+			vars |= variables[name]
+			if _, ok := windowed[name]; ok && !selected[e.ID()] {
+				timed |= variables[name]
 			}
 		}
 	}))
-	return found
+	return vars, timed
 }

@@ -9,6 +9,7 @@ import (
 	"errors"
 	"fmt"
 	"math"
+	"slices"
 	"time"
 
 	"cel.dev/cel-go/cel"
@@ -46,6 +47,8 @@ type Rule struct {
 	// or a trailing-window field. Other rules need no re-evaluation at
 	// window edges.
 	ReadsTime bool
+	reads     Vars // view variables the condition reads
+	timed     Vars // … of which it reads time-dependent parts (Now included)
 
 	when    cel.Program // nil: true
 	reasons cel.Program // nil: no reasons
@@ -116,6 +119,34 @@ func (r *Rule) Evaluate(v *View) (Result, error) {
 	}
 	res.Holds = holds
 	return res, nil
+}
+
+// AffectedByTime reports whether r's result can change at a window edge
+// where the trailing windows of the moved variables (purchases, tickets,
+// usage, and customer for the segment) changed.
+func (r *Rule) AffectedByTime(moved Vars) bool {
+	return r.timed&(moved|Now) != 0
+}
+
+// Affected reports whether r's result can change when events of types
+// (contract names) are applied and nothing else but the listed view
+// variables changed (firstSeen: the customer's first sighting moved).
+// Rules that read time are always affected.
+func (r *Rule) Affected(types []string, changed Vars, firstSeen bool) bool {
+	if r.ReadsTime || r.Instant || r.reads&changed != 0 {
+		return true
+	}
+	if a := r.Absent; a != nil {
+		if firstSeen {
+			return true
+		}
+		for _, t := range types {
+			if slices.Contains(a.Events, t) {
+				return true
+			}
+		}
+	}
+	return false
 }
 
 // Reasons evaluates r's reasons on v; call it when r holds. They are kept

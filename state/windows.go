@@ -126,16 +126,36 @@ func NPSCategory(score int) string {
 	return ""
 }
 
-// NextEdge returns the earliest instant after AsOf at which a trailing
-// window changes (a purchase leaves the 30/90/365-day window, a ticket
-// opening the 7/30-day window, a usage day the 7-day or the prior-28-day
-// window), or zero when none will. The detail lists are sorted, so each
-// window costs one binary search.
-func (c *Customer) NextEdge() time.Time {
+// Edges holds the next instant after AsOf at which each kind of trailing
+// window changes; zero when it will not.
+type Edges struct {
+	Purchases, Tickets, Usage time.Time
+}
+
+// Next is the earliest of the edges, or zero.
+func (e Edges) Next() time.Time {
 	var next time.Time
-	consider := func(t time.Time) {
+	for _, t := range [...]time.Time{e.Purchases, e.Tickets, e.Usage} {
 		if !t.IsZero() && (next.IsZero() || t.Before(next)) {
 			next = t
+		}
+	}
+	return next
+}
+
+// NextEdge returns the earliest instant after AsOf at which a trailing
+// window changes, or zero when none will.
+func (c *Customer) NextEdge() time.Time { return c.NextEdges().Next() }
+
+// NextEdges returns when each kind of trailing window next changes: a
+// purchase leaves the 30/90/365-day window, a ticket opening the 7/30-day
+// window, a usage day the 7-day or the prior-28-day window. The detail
+// lists are sorted, so each window costs one binary search.
+func (c *Customer) NextEdges() Edges {
+	var e Edges
+	earliest := func(next *time.Time, t time.Time) {
+		if next.IsZero() || t.Before(*next) {
+			*next = t
 		}
 	}
 	p := c.Purchases.Recent
@@ -143,28 +163,25 @@ func (c *Customer) NextEdge() time.Time {
 		// The first purchase whose window end lies after AsOf.
 		i := sort.Search(len(p), func(i int) bool { return p[i].At.Add(w).After(c.AsOf) })
 		if i < len(p) {
-			consider(p[i].At.Add(w))
+			earliest(&e.Purchases, p[i].At.Add(w))
 		}
 	}
 	o := c.Tickets.Opened
 	for _, w := range [...]time.Duration{7 * Day, TicketWindow} {
 		i := sort.Search(len(o), func(i int) bool { return o[i].Add(w).After(c.AsOf) })
 		if i < len(o) {
-			consider(o[i].Add(w))
+			earliest(&e.Tickets, o[i].Add(w))
 		}
 	}
-	// Usage windows move at UTC midnights: the next one matters if any
-	// bucket is still inside the trailing 35 days after it.
-	if len(c.Usage) > 0 {
-		today := DayOf(c.AsOf)
-		for _, buckets := range c.Usage {
-			for _, shift := range [...]int32{7, UsageDays} {
-				i := sort.Search(len(buckets), func(i int) bool { return buckets[i].Day+shift > today })
-				if i < len(buckets) {
-					consider(DayStart(buckets[i].Day + shift))
-				}
+	// Usage windows move at UTC midnights.
+	today := DayOf(c.AsOf)
+	for _, buckets := range c.Usage {
+		for _, shift := range [...]int32{7, UsageDays} {
+			i := sort.Search(len(buckets), func(i int) bool { return buckets[i].Day+shift > today })
+			if i < len(buckets) {
+				earliest(&e.Usage, DayStart(buckets[i].Day+shift))
 			}
 		}
 	}
-	return next
+	return e
 }
