@@ -37,6 +37,7 @@ var (
 	envOnce     = sync.OnceValues(newEnv)
 	idPattern   = regexp.MustCompile(`^[a-z0-9][a-z0-9-]{0,62}$`)
 	daysPattern = regexp.MustCompile(`^([0-9]+)d$`)
+	maxFor      = 36500 * 24 * time.Hour // longest absent.for literal: 100 years
 
 	reflectStrings = reflect.TypeFor[[]string]()
 )
@@ -66,7 +67,7 @@ func Load(name string, data []byte) (*Set, error) {
 	l := &loader{name: name, env: env}
 	var doc yaml.Node
 	if err := yaml.Unmarshal(data, &doc); err != nil {
-		return nil, fmt.Errorf("%s: %w", name, err)
+		return nil, syntaxError(name, err)
 	}
 	if len(doc.Content) == 0 {
 		return nil, fmt.Errorf("%s: %w", name, errNoRules)
@@ -154,17 +155,17 @@ func (l *loader) rule(n *yaml.Node) *Rule {
 		"absent":      func(v *yaml.Node) { absentN = v },
 		"instant": func(v *yaml.Node) {
 			if s, ok := l.scalar(v, "instant"); ok {
-				b, err := strconv.ParseBool(s)
-				if err != nil {
+				if v.Tag != "!!bool" {
 					l.errorf(v, "instant: want true or false, got %q", s)
+					return
 				}
-				r.Instant = b
+				r.Instant, _ = strconv.ParseBool(s)
 			}
 		},
 		"weight": func(v *yaml.Node) {
 			if s, ok := l.scalar(v, "weight"); ok {
 				f, err := strconv.ParseFloat(s, 64)
-				if err != nil || f < 0 || f > 1 {
+				if err != nil || !(f >= 0 && f <= 1) { // NaN too
 					l.errorf(v, "weight: want a number from 0 to 1, got %q", s)
 				}
 				r.Weight = f
@@ -237,7 +238,11 @@ func (l *loader) absence(n *yaml.Node, label string) *Absence {
 		return a
 	}
 	if m := daysPattern.FindStringSubmatch(s); m != nil {
-		days, _ := strconv.Atoi(m[1])
+		days, err := strconv.ParseInt(m[1], 10, 64)
+		if err != nil || days > int64(maxFor/(24*time.Hour)) {
+			l.errorf(forN, "%s: absent.for: %s is longer than %d days", label, s, maxFor/(24*time.Hour))
+			return a
+		}
 		a.For = time.Duration(days) * 24 * time.Hour
 	} else if d, err := time.ParseDuration(s); err == nil {
 		a.For = d
@@ -245,8 +250,11 @@ func (l *loader) absence(n *yaml.Node, label string) *Absence {
 		a.forP = l.compile(forN, label+": absent.for", "duration")
 		return a
 	}
-	if a.For <= 0 {
+	switch {
+	case a.For <= 0:
 		l.errorf(forN, "%s: absent.for must be positive", label)
+	case a.For > maxFor:
+		l.errorf(forN, "%s: absent.for: %s is longer than %d days", label, s, maxFor/(24*time.Hour))
 	}
 	return a
 }
@@ -275,7 +283,7 @@ func (l *loader) compile(n *yaml.Node, what, want string) cel.Program {
 	if iss != nil && iss.Err() != nil {
 		for _, e := range iss.Errors() {
 			l.errs = append(l.errs, fmt.Errorf("%s:%d: %s: %s (column %d of the expression)",
-				l.name, n.Line+max(0, e.Location.Line()-1), what, e.Message, e.Location.Column()+1))
+				l.name, exprLine(n, e.Location.Line()), what, e.Message, e.Location.Column()+1))
 		}
 		return nil
 	}
