@@ -8,7 +8,6 @@ import (
 	"cel.dev/cel-go/cel"
 	"cel.dev/cel-go/common"
 	"cel.dev/cel-go/common/ast"
-	"cel.dev/cel-go/common/cost"
 	"cel.dev/cel-go/common/types"
 	"cel.dev/cel-go/common/types/ref"
 	"cel.dev/cel-go/ext"
@@ -16,26 +15,23 @@ import (
 	"cel.dev/cel-go/parser"
 )
 
-// Cost limit of one expression: its statically estimated worst case must
-// stay under MaxCost at load. The estimate assumes maps and lists of the view
-// hold at most 64 entries and strings at most 1 KiB, which input validation
-// (64 attributes, values of 1 KiB, ids of 200 characters) and the state (32
-// usage metrics) guarantee.
-const (
-	MaxCost        = 10000
-	maxExprLength  = 4096
-	assumedEntries = 64
-	assumedString  = 1024
-)
-
 // newEnv declares the view and the helper functions:
 //
-//	days(int) duration                 n × 24h
-//	days_between(timestamp, timestamp) int   whole days from the first to the second
-//	days_since(timestamp) int          days_between(t, now)
-//	scale(duration, double) duration   d × f
-//	max(duration, duration) duration   the longer
-//	is_milestone(int) bool             10, 25, 50, 100, 250, 500, 1000, …
+//	days(int) duration                       n × 24h; an error past ±292 years
+//	days_between(timestamp, timestamp) int   whole days from the first to the
+//	                                         second, truncated toward zero
+//	days_since(timestamp) int                days_between(t, now): a macro, so
+//	                                         it reads the evaluation's now
+//	scale(duration, double) duration         d × f, truncated to the
+//	                                         nanosecond; an error on overflow
+//	max(duration, duration) duration         the longer of the two
+//	is_milestone(int) bool                   n is 10·{1, 2.5, 5}·10^k: 10, 25,
+//	                                         50, 100, 250, 500, 1000, …
+//
+// A zero time of the view (purchases.last before any purchase, say)
+// reaches CEL as the Unix epoch, 1970-01-01T00:00:00Z, and has() of it is
+// false; days_since of it counts the days since 1970. Rules test
+// purchases.count or customer.has_signup before wording such a value.
 func newEnv() (*cel.Env, error) {
 	return cel.NewEnv(
 		ext.NativeTypes(reflect.TypeFor[Customer](), reflect.TypeFor[Purchases](), reflect.TypeFor[Tickets](),
@@ -68,7 +64,7 @@ func newEnv() (*cel.Env, error) {
 		cel.Function("scale", cel.Overload("scale_duration_double", []*cel.Type{cel.DurationType, cel.DoubleType}, cel.DurationType,
 			cel.BinaryBinding(func(a, b ref.Val) ref.Val {
 				f := float64(a.(types.Duration).Duration) * float64(b.(types.Double))
-				if math.IsNaN(f) || f > math.MaxInt64 || f < math.MinInt64 {
+				if math.IsNaN(f) || f >= math.MaxInt64 || f < math.MinInt64 {
 					return types.NewErr("scale: duration overflow")
 				}
 				return types.Duration{Duration: time.Duration(f)}
@@ -95,22 +91,14 @@ func IsMilestone(n int64) bool {
 	return false
 }
 
-// estimator bounds the sizes the static cost check cannot know.
-type estimator struct{}
+// unset reports whether a timestamp from CEL stands for a zero time of the
+// view, which CEL shows as the Unix epoch.
+func unset(t time.Time) bool { return t.IsZero() || t.Equal(epoch) }
 
-func (estimator) EstimateSize(n cost.AstNode) *cost.SizeEstimate {
-	switch n.Type().Kind() {
-	case types.MapKind, types.ListKind:
-		return &cost.SizeEstimate{Min: 0, Max: assumedEntries}
-	case types.StringKind, types.BytesKind:
-		return &cost.SizeEstimate{Min: 0, Max: assumedString}
-	}
-	return nil
-}
+var epoch = time.Unix(0, 0)
 
-func (estimator) EstimateCallCost(function, overloadID string, target *cost.AstNode, args []cost.AstNode) *cost.CallEstimate {
-	return nil
-}
+// noneSeen stands for a nil View.LastSeen; expressions cannot modify it.
+var noneSeen = map[string]time.Time{}
 
 // activation resolves the variables of one view without allocating a map.
 type activation struct{ v *View }
@@ -131,7 +119,7 @@ func (a activation) ResolveName(name string) (any, bool) {
 		return &a.v.Feedback, true
 	case "last_seen":
 		if a.v.LastSeen == nil {
-			return map[string]time.Time{}, true
+			return noneSeen, true
 		}
 		return a.v.LastSeen, true
 	}

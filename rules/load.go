@@ -274,7 +274,7 @@ func typeName(t *cel.Type) string {
 }
 
 // compile compiles and type- and cost-checks one expression.
-func (l *loader) compile(n *yaml.Node, what, want string) cel.Program {
+func (l *loader) compile(n *yaml.Node, what, want string) *program {
 	src, ok := l.scalar(n, what)
 	if !ok {
 		return nil
@@ -305,10 +305,7 @@ func (l *loader) compile(n *yaml.Node, what, want string) cel.Program {
 		l.errorf(n, "%s: too expensive: worst-case cost %d exceeds the limit of %d", what, est.Max, MaxCost)
 		return nil
 	}
-	// The static estimate bounds every evaluation, because the sizes it
-	// assumes are enforced on input (attributes, strings) and in the state
-	// (metrics), so evaluation runs without the cost of run-time tracking.
-	prg, err := l.env.Program(ast, cel.EvalOptions(cel.OptOptimize))
+	prg, err := newProgram(l.env, ast)
 	if err != nil {
 		l.errorf(n, "%s: %v", what, err)
 		return nil

@@ -12,7 +12,6 @@ import (
 	"slices"
 	"time"
 
-	"cel.dev/cel-go/cel"
 	"cel.dev/cel-go/common/types"
 )
 
@@ -50,8 +49,8 @@ type Rule struct {
 	reads     Vars // view variables the condition reads
 	timed     Vars // … of which it reads time-dependent parts (Now included)
 
-	when    cel.Program // nil: true
-	reasons cel.Program // nil: no reasons
+	when    *program // nil: true
+	reasons *program // nil: no reasons
 }
 
 // Absence is a rule's absence clause: it holds once none of Events has
@@ -60,8 +59,8 @@ type Rule struct {
 type Absence struct {
 	Events []string
 	For    time.Duration // when constant
-	forP   cel.Program   // when an expression
-	since  cel.Program   // optional
+	forP   *program      // when an expression
+	since  *program      // optional
 }
 
 // Result of one evaluation.
@@ -72,13 +71,21 @@ type Result struct {
 	Deadline time.Time
 }
 
-// Evaluate evaluates r on v at v.Now. It is safe for concurrent use.
+// Evaluate evaluates r on v at v.Now: r holds when its when condition
+// holds (true when absent) and, if it has an absence clause, the absence
+// holds too. The absence starts at the latest of the last event of one of
+// its types (v.LastSeen), the customer's first sighting and its since
+// expression (unless unset); it holds once v.Now >= start + for, and until
+// then Result.Deadline is start + for, whatever the when condition says.
+// A customer never seen (no first sighting, no event) has no absence.
+//
+// Evaluate reads v and does not keep it; it is safe for concurrent use.
 func (r *Rule) Evaluate(v *View) (Result, error) {
-	act := activation{v}
+	bounded := withinEstimate(v)
 	var res Result
 	holds := true
 	if r.when != nil {
-		val, _, err := r.when.Eval(act)
+		val, err := r.when.eval(v, bounded)
 		if err != nil {
 			return res, fmt.Errorf("when: %w", err)
 		}
@@ -92,17 +99,17 @@ func (r *Rule) Evaluate(v *View) (Result, error) {
 			}
 		}
 		if a.since != nil {
-			val, _, err := a.since.Eval(act)
+			val, err := a.since.eval(v, bounded)
 			if err != nil {
 				return res, fmt.Errorf("absent.since: %w", err)
 			}
-			if at := val.(types.Timestamp).Time; at.After(start) {
+			if at := val.(types.Timestamp).Time; at.After(start) && !unset(at) {
 				start = at
 			}
 		}
 		d := a.For
 		if a.forP != nil {
-			val, _, err := a.forP.Eval(act)
+			val, err := a.forP.eval(v, bounded)
 			if err != nil {
 				return res, fmt.Errorf("absent.for: %w", err)
 			}
@@ -156,7 +163,7 @@ func (r *Rule) Reasons(v *View) ([]string, error) {
 	if r.reasons == nil {
 		return nil, nil
 	}
-	val, _, err := r.reasons.Eval(activation{v})
+	val, err := r.reasons.eval(v, withinEstimate(v))
 	if err != nil {
 		return nil, fmt.Errorf("rule %s: reasons: %w", r.ID, err)
 	}
@@ -174,18 +181,27 @@ type Scored struct {
 }
 
 // Risk combines the rules that hold into a risk score from 0 to 100:
-// 100 × (1 − Π(1 − weight)), so each independent signal adds to the risk
-// without the total passing 100.
+//
+//	round(100 × (1 − Π(1 − weight)))
+//
+// clamped to 0..100, halves rounded up. Each rule is an independent chance
+// of losing the customer, so every signal adds to the risk without the
+// total passing 100. A rule's weight is its weight: key, else its
+// severity's: info 0, low 0.15, medium 0.30, high 0.45, critical 0.60. One
+// high rule scores 45; a high and a medium 62; no rule 0.
 func Risk(holding []*Rule) int {
 	keep := 1.0
 	for _, r := range holding {
 		keep *= 1 - r.Weight
 	}
-	return max(0, min(100, int(math.Round(100*(1-keep)))))
+	// The epsilon keeps a sum that is exactly a half in decimal (61.5)
+	// from rounding down for being 61.49999… in binary.
+	return max(0, min(100, int(math.Round(100*(1-keep)+1e-9))))
 }
 
 // Score is Risk with reasons: the holding rules' reasons in rule order,
-// without repeats, leaving out rules of weight 0 (opportunities, not risks).
+// without repeats, leaving out rules of weight 0 (opportunities such as
+// loyalty-milestone, not risks).
 func Score(holding []Scored) (int, []string) {
 	rs := make([]*Rule, len(holding))
 	var reasons []string
