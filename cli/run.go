@@ -72,6 +72,7 @@ func runCmd(ctx context.Context, args []string, stdout, stderr io.Writer) error 
 
 // serve runs a processor and its admin API until ctx ends.
 func serve(ctx context.Context, cfg processor.Config, store *redisstate.Store, set *rules.Set, httpAddr string, log *slog.Logger) error {
+	processor.TuneGC()
 	p, err := processor.New(cfg, store, set)
 	if err != nil {
 		return err

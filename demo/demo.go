@@ -102,6 +102,7 @@ func Run(ctx context.Context, o Options) error {
 			fmt.Fprintln(out, Line(a))
 		},
 	}
+	processor.TuneGC()
 	p, err := processor.New(cfg, redisstate.New(rdb, ""), o.Rules)
 	if err != nil {
 		return err

@@ -50,6 +50,10 @@ type Config struct {
 	// ReadAhead is how far, in event time, a source partition may be read
 	// ahead of the slowest one. Default 24 hours.
 	ReadAhead time.Duration
+	// StateCache is how many decoded customer states each partition keeps
+	// in memory between batches (written through to Redis). Default 20000;
+	// negative disables the cache.
+	StateCache int
 	// MarkInterval is how often watermark marks are published. Default 1s.
 	MarkInterval time.Duration
 	// BatchSize and BatchWait bound one processing batch. Defaults 5000 and 20ms.
@@ -99,6 +103,9 @@ func (c *Config) setDefaults() {
 	}
 	if c.ReadAhead == 0 {
 		c.ReadAhead = 24 * time.Hour
+	}
+	if c.StateCache == 0 {
+		c.StateCache = 20000
 	}
 	if c.MarkInterval == 0 {
 		c.MarkInterval = time.Second

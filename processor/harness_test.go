@@ -6,6 +6,7 @@ import (
 	"io"
 	"log/slog"
 	"net"
+	"os"
 	"sort"
 	"strconv"
 	"sync/atomic"
@@ -39,7 +40,11 @@ type env struct {
 	writer  *kafka.Writer
 }
 
-func newEnv(t testing.TB, now time.Time) *env {
+func newEnv(t testing.TB, now time.Time) *env { return newEnvWith(t, now, nil) }
+
+// newEnvWith is newEnv with the configuration adjusted by edit before the
+// topics are created.
+func newEnvWith(t testing.TB, now time.Time, edit func(*Config)) *env {
 	t.Helper()
 	cluster, err := kfake.NewCluster(kfake.NumBrokers(1), kfake.Ports(freePort(t)))
 	if err != nil {
@@ -53,8 +58,11 @@ func newEnv(t testing.TB, now time.Time) *env {
 		MarkInterval: 50 * time.Millisecond, BatchWait: 5 * time.Millisecond, Now: e.clock.now,
 		Logger: slog.New(slog.NewTextHandler(io.Discard, nil)),
 	}
+	if edit != nil {
+		edit(&e.cfg)
+	}
 	if testing.Verbose() {
-		e.cfg.Logger = slog.New(slog.NewTextHandler(tWriter{t}, &slog.HandlerOptions{Level: slog.LevelWarn}))
+		e.cfg.Logger = slog.New(slog.NewTextHandler(tWriter{t}, &slog.HandlerOptions{Level: logLevel()}))
 	}
 	p, err := New(e.cfg, e.store, rules.Builtin())
 	if err != nil {
@@ -312,3 +320,13 @@ func decodeAll(t *testing.T, msgs []msg, now time.Time) []event.Event {
 var idSeq atomic.Int64
 
 func nextID(prefix string) string { return prefix + "-" + strconv.FormatInt(idSeq.Add(1), 10) }
+
+// logLevel is the processor's log level under -v: warnings, or
+// CHURNWATCH_TEST_LOG=info|debug.
+func logLevel() slog.Level {
+	var l slog.Level
+	if l.UnmarshalText([]byte(os.Getenv("CHURNWATCH_TEST_LOG"))) != nil {
+		return slog.LevelWarn
+	}
+	return l
+}

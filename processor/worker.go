@@ -72,6 +72,7 @@ func (w *worker) partition(ctx context.Context, gen *kafka.Generation, topic str
 	defer rd.Close()
 	var buf []kafka.Message
 	more := false
+	cache := newStateCache(w.cfg.StateCache)
 	for {
 		idle := 250 * time.Millisecond
 		if more {
@@ -91,7 +92,7 @@ func (w *worker) partition(ctx context.Context, gen *kafka.Generation, topic str
 		crashed := false
 		if err := retry(ctx, log, "process batch", func() error {
 			var err error
-			more, err = w.step(ctx, log, partition, &m, buf)
+			more, err = w.step(ctx, log, partition, &m, cache, buf)
 			if errors.Is(err, errCrashed) {
 				crashed = true
 				return nil
@@ -111,7 +112,12 @@ func (w *worker) partition(ctx context.Context, gen *kafka.Generation, topic str
 // step processes one batch of one internal partition; more reports that
 // further timers were already due. It may run again on the same batch after
 // a failure: everything it writes is idempotent.
-func (w *worker) step(ctx context.Context, log *slog.Logger, partition int, m *marks, msgs []kafka.Message) (more bool, err error) {
+func (w *worker) step(ctx context.Context, log *slog.Logger, partition int, m *marks, cache *stateCache, msgs []kafka.Message) (more bool, err error) {
+	defer func() {
+		if err != nil {
+			cache.reset()
+		}
+	}()
 	byCustomer := make(map[string][]received)
 	for i := range msgs {
 		msg := &msgs[i]
@@ -148,7 +154,7 @@ func (w *worker) step(ctx context.Context, log *slog.Logger, partition int, m *m
 			}
 		}
 	}
-	states, err := w.store.Load(ctx, ids)
+	states, err := cache.load(ctx, w.store, ids)
 	if err != nil {
 		return false, err
 	}
@@ -183,6 +189,7 @@ func (w *worker) step(ctx context.Context, log *slog.Logger, partition int, m *m
 	if err := w.store.Write(ctx, &batch); err != nil {
 		return false, err
 	}
+	cache.keep(batch.States)
 	if err := crashAt("after-write"); err != nil {
 		return false, err
 	}
