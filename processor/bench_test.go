@@ -3,8 +3,8 @@ package processor
 import (
 	"context"
 	"os"
-	"strconv"
 	"sort"
+	"strconv"
 	"testing"
 	"time"
 

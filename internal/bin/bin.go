@@ -8,8 +8,8 @@ import (
 	"encoding/binary"
 	"errors"
 	"fmt"
-	"sort"
 	"math"
+	"sort"
 	"time"
 )
 
