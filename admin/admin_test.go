@@ -1,0 +1,68 @@
+package admin
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"io"
+	"log/slog"
+	"net/http"
+	"net/http/httptest"
+	"strings"
+	"testing"
+)
+
+type fake struct {
+	ready  error
+	status string
+}
+
+func (f *fake) Ready(context.Context) error { return f.ready }
+func (f *fake) Customer(_ context.Context, id string) ([]byte, error) {
+	if id == "known" {
+		return []byte(`{"customer_id":"known"}`), nil
+	}
+	return nil, nil
+}
+func (f *fake) Alerts(_ context.Context, status string, limit int) ([]json.RawMessage, error) {
+	f.status = status
+	return []json.RawMessage{json.RawMessage(`{"alert_id":"a"}`)}, nil
+}
+
+func TestHandler(t *testing.T) {
+	f := &fake{}
+	srv := httptest.NewServer(Handler(f, slog.New(slog.NewTextHandler(io.Discard, nil))))
+	defer srv.Close()
+	get := func(path string) (int, string) {
+		resp, err := http.Get(srv.URL + path)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer resp.Body.Close()
+		b, _ := io.ReadAll(resp.Body)
+		return resp.StatusCode, string(b)
+	}
+	tests := []struct {
+		path string
+		code int
+		body string
+	}{
+		{"/healthz", 200, "ok"},
+		{"/readyz", 200, "ready"},
+		{"/api/customers/known", 200, `"customer_id":"known"`},
+		{"/api/customers/nobody", 404, "unknown customer"},
+		{"/api/alerts?status=firing", 200, `[{"alert_id":"a"}]`},
+		{"/api/alerts?status=open", 400, "status must be"},
+		{"/api/alerts?limit=0", 400, "limit"},
+	}
+	for _, tt := range tests {
+		code, body := get(tt.path)
+		if code != tt.code || !strings.Contains(body, tt.body) {
+			t.Errorf("GET %s: %d %q, want %d containing %q", tt.path, code, body, tt.code, tt.body)
+		}
+	}
+	f.ready = errors.New("consumer groups not joined yet")
+	if code, body := get("/readyz"); code != 503 || !strings.Contains(body, "not joined") {
+		t.Errorf("readyz when not ready: %d %q", code, body)
+	}
+}
