@@ -71,7 +71,7 @@ var (
 	benchMarkInterval = envDuration("BENCH_MARK_INTERVAL", 200*time.Millisecond)
 	benchReadAhead    = envDuration("BENCH_READ_AHEAD", 0)
 	benchCustomers    = envInt("BENCH_CUSTOMERS", 2000)
-	benchInternal     = envInt("BENCH_INTERNAL_PARTITIONS", 12)
+	benchInternal     = envInt("BENCH_INTERNAL_PARTITIONS", 4)
 	benchSource       = envInt("BENCH_SOURCE_PARTITIONS", 3)
 )
 
