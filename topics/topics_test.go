@@ -1,0 +1,57 @@
+package topics
+
+import (
+	"context"
+	"strings"
+	"testing"
+
+	"github.com/twmb/franz-go/pkg/kfake"
+	"github.com/twmb/franz-go/pkg/kgo"
+)
+
+func TestEnsureAndLag(t *testing.T) {
+	c, err := kfake.NewCluster(kfake.NumBrokers(1))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	adm, err := NewAdmin(c.ListenAddrs())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer adm.Close()
+	ctx := context.Background()
+	specs := []Spec{{Name: "a", Partitions: 3, Replication: -1}, {Name: "b", Partitions: 1, Replication: -1}}
+	lines, err := adm.Ensure(ctx, specs)
+	if err != nil || !strings.Contains(lines[0], "created with 3 partitions") {
+		t.Fatalf("first ensure: %v %v", lines, err)
+	}
+	lines, err = adm.Ensure(ctx, specs)
+	if err != nil || !strings.Contains(lines[0], "exists with 3 partitions") {
+		t.Fatalf("second ensure: %v %v", lines, err)
+	}
+	cl, err := kgo.NewClient(kgo.SeedBrokers(c.ListenAddrs()...), kgo.DefaultProduceTopic("a"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer cl.Close()
+	for range 5 {
+		if err := cl.ProduceSync(ctx, &kgo.Record{Value: []byte("x")}).FirstErr(); err != nil {
+			t.Fatal(err)
+		}
+	}
+	ends, err := adm.EndOffsets(ctx, "a")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var total int64
+	for _, e := range ends["a"] {
+		total += e
+	}
+	if total != 5 {
+		t.Fatalf("end offsets %v, want 5 records in all", ends)
+	}
+	if n, err := adm.Partitions(ctx, "a", "b", "missing"); err != nil || n["a"] != 3 || n["b"] != 1 {
+		t.Fatalf("partitions %v %v", n, err)
+	}
+}
