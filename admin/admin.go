@@ -1,5 +1,5 @@
 // Package admin serves churnwatch's HTTP API (contract §6): liveness,
-// readiness, one customer's state and the alert index. It reads through the
+// readiness, Prometheus metrics, one customer's state and the alert index. It reads through the
 // small Source interface and knows nothing of Kafka or Redis.
 package admin
 
@@ -40,9 +40,12 @@ func Serve(ctx context.Context, ln net.Listener, h http.Handler) error {
 	return <-done
 }
 
-// Handler returns the API's routes.
-func Handler(src Source, log *slog.Logger) http.Handler {
+// Handler returns the API's routes; metrics, if not nil, serves /metrics.
+func Handler(src Source, metrics http.Handler, log *slog.Logger) http.Handler {
 	mux := http.NewServeMux()
+	if metrics != nil {
+		mux.Handle("GET /metrics", metrics)
+	}
 	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, r *http.Request) {
 		w.Write([]byte("ok\n")) //nolint:errcheck // client gone
 	})

@@ -31,7 +31,8 @@ func (f *fake) Alerts(_ context.Context, status string, limit int) ([]json.RawMe
 
 func TestHandler(t *testing.T) {
 	f := &fake{}
-	srv := httptest.NewServer(Handler(f, slog.New(slog.NewTextHandler(io.Discard, nil))))
+	metrics := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { w.Write([]byte("churnwatch_up 1\n")) })
+	srv := httptest.NewServer(Handler(f, metrics, slog.New(slog.NewTextHandler(io.Discard, nil))))
 	defer srv.Close()
 	get := func(path string) (int, string) {
 		resp, err := http.Get(srv.URL + path)
@@ -48,6 +49,7 @@ func TestHandler(t *testing.T) {
 		body string
 	}{
 		{"/healthz", 200, "ok"},
+		{"/metrics", 200, "churnwatch_up 1"},
 		{"/readyz", 200, "ready"},
 		{"/api/customers/known", 200, `"customer_id":"known"`},
 		{"/api/customers/nobody", 404, "unknown customer"},

@@ -82,7 +82,7 @@ func serve(ctx context.Context, cfg processor.Config, store *redisstate.Store, s
 		return fmt.Errorf("admin HTTP: %w", err)
 	}
 	g, gctx := errgroup.WithContext(ctx)
-	g.Go(func() error { return admin.Serve(gctx, ln, admin.Handler(p, log)) })
+	g.Go(func() error { return admin.Serve(gctx, ln, admin.Handler(p, p.MetricsHandler(), log)) })
 	g.Go(func() error { return p.Run(gctx) })
 	log.Info("churnwatch running", "brokers", cfg.Brokers, "http", ln.Addr().String())
 	return g.Wait()

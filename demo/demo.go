@@ -140,7 +140,7 @@ func Run(ctx context.Context, o Options) error {
 
 	g, gctx := errgroup.WithContext(ctx)
 	g.Go(func() error { return p.Run(gctx) })
-	g.Go(func() error { return admin.Serve(gctx, ln, admin.Handler(p, o.Logger)) })
+	g.Go(func() error { return admin.Serve(gctx, ln, admin.Handler(p, p.MetricsHandler(), o.Logger)) })
 	g.Go(func() error {
 		// Live traffic starts once the history is on the topics.
 		err := synth.Live(gctx, scfg, o.Rate, time.Now, func(m synth.Message) error {

@@ -23,6 +23,7 @@ import (
 
 	"github.com/churnwatch/churnwatch/alerts"
 	"github.com/churnwatch/churnwatch/event"
+	"github.com/churnwatch/churnwatch/metrics"
 )
 
 // Config configures a Processor. The zero value of every field but Brokers
@@ -66,6 +67,8 @@ type Config struct {
 	OnAlert func(alerts.Alert)
 	// KeyPrefix of the Redis keys. Default "cw".
 	KeyPrefix string
+	// Metrics receives the processor's metrics; nil creates a fresh set.
+	Metrics *metrics.Set
 }
 
 // DefaultSources are the source topics of the contract.
@@ -124,6 +127,9 @@ func (c *Config) setDefaults() {
 	}
 	if c.KeyPrefix == "" {
 		c.KeyPrefix = "cw"
+	}
+	if c.Metrics == nil {
+		c.Metrics = metrics.New()
 	}
 }
 

@@ -8,6 +8,7 @@ import (
 	"strconv"
 	"time"
 
+	"github.com/prometheus/client_golang/prometheus"
 	"github.com/segmentio/kafka-go"
 )
 
@@ -203,8 +204,9 @@ func sleep(ctx context.Context, backoff *time.Duration) bool {
 	}
 }
 
-// retry runs op until it succeeds or ctx ends, logging failures.
-func retry(ctx context.Context, log *slog.Logger, what string, op func() error) error {
+// retry runs op until it succeeds or ctx ends, logging and counting
+// failures.
+func retry(ctx context.Context, log *slog.Logger, errs *prometheus.CounterVec, what string, op func() error) error {
 	backoff := 100 * time.Millisecond
 	for {
 		err := op()
@@ -214,6 +216,7 @@ func retry(ctx context.Context, log *slog.Logger, what string, op func() error) 
 		if ctx.Err() != nil {
 			return ctx.Err()
 		}
+		errs.WithLabelValues(what).Inc()
 		log.Warn(what+" failed; retrying", "err", err, "backoff", backoff)
 		if !sleep(ctx, &backoff) {
 			return ctx.Err()

@@ -4,15 +4,18 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"net/http"
 	"sort"
 	"sync/atomic"
 	"time"
 
+	"github.com/prometheus/client_golang/prometheus/promhttp"
 	"golang.org/x/sync/errgroup"
 
 	"github.com/churnwatch/churnwatch/alerts"
 	"github.com/churnwatch/churnwatch/engine"
 	"github.com/churnwatch/churnwatch/event"
+	"github.com/churnwatch/churnwatch/metrics"
 	"github.com/churnwatch/churnwatch/redisstate"
 	"github.com/churnwatch/churnwatch/rules"
 	"github.com/churnwatch/churnwatch/topics"
@@ -44,6 +47,14 @@ func New(cfg Config, store *redisstate.Store, set *rules.Set) (*Processor, error
 	p.segments.Store(&[2]float64{})
 	p.engine = engine.New(set, p.segment)
 	return p, nil
+}
+
+// Metrics returns the processor's metrics.
+func (p *Processor) Metrics() *metrics.Set { return p.cfg.Metrics }
+
+// MetricsHandler serves the metrics in the Prometheus text format.
+func (p *Processor) MetricsHandler() http.Handler {
+	return promhttp.HandlerFor(p.cfg.Metrics.Registry, promhttp.HandlerOpts{Registry: p.cfg.Metrics.Registry})
 }
 
 // Store returns the state store.

@@ -11,6 +11,9 @@ import (
 	"testing"
 	"time"
 
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/testutil"
+
 	"github.com/churnwatch/churnwatch/alerts"
 	"github.com/churnwatch/churnwatch/engine"
 	"github.com/churnwatch/churnwatch/event"
@@ -285,7 +288,7 @@ func TestWindowSlideResolvesWithoutEvent(t *testing.T) {
 	}
 	e := newEnv(t, end)
 	e.produce(msgs...)
-	e.start()
+	r := e.start()
 	e.waitWatermark(end.Add(-5*time.Minute), time.Minute)
 	got := parseAlerts(t, e.alertsOnTopic())
 	var fired, resolved *alerts.CloudEvent
@@ -304,6 +307,9 @@ func TestWindowSlideResolvesWithoutEvent(t *testing.T) {
 	}
 	if resolved == nil || !resolved.Data.Time.Equal(t0.Add(30*day)) {
 		t.Fatalf("ticket-surge resolved %+v, want 30 days after the first ticket, %s", resolved, t0.Add(30*day))
+	}
+	if n := testutil.ToFloat64(r.p.Metrics().Alerts.WithLabelValues("ticket-surge", "resolved")); n != 1 {
+		t.Errorf("alerts metric for resolved ticket-surge: %g, want 1", n)
 	}
 	if resolved.Data.AlertID != fired.Data.AlertID || resolved.ID != fired.Data.AlertID+"-resolved" {
 		t.Errorf("episode ids: firing %s, resolved %s", fired.ID, resolved.ID)
@@ -335,8 +341,29 @@ func TestBadInputDuplicatesKeysAndLatest(t *testing.T) {
 	}
 	e := newEnv(t, end)
 	e.produce(append(msgs, bad...)...)
-	e.start()
+	r := e.start()
 	e.waitWatermark(end.Add(-5*time.Minute), time.Minute)
+
+	mt := r.p.Metrics()
+	for _, want := range []struct {
+		c    prometheus.Collector
+		n    float64
+		what string
+	}{
+		{mt.EventsIn.WithLabelValues("purchases", "purchase"), 6, "valid purchases read (the re-sent one included)"},
+		{mt.EventsIn.WithLabelValues("customers", "customer"), 2, "profile updates read"},
+		{mt.DeadLetters.WithLabelValues("purchases", "invalid_json"), 1, "invalid JSON dead letters"},
+		{mt.DeadLetters.WithLabelValues("purchases", "missing_field"), 1, "purchases without amount"},
+		{mt.DeadLetters.WithLabelValues("support-tickets", "missing_field"), 1, "tickets without status"},
+		{mt.DeadLetters.WithLabelValues("usage", "future"), 1, "far-future usage"},
+	} {
+		if got := testutil.ToFloat64(want.c); got != want.n {
+			t.Errorf("%s: metric %g, want %g", want.what, got, want.n)
+		}
+	}
+	if testutil.CollectAndCount(mt.BatchSeconds) != 2 {
+		t.Error("batch durations of both stages not recorded")
+	}
 
 	c, err := e.store.Customer(context.Background(), "k1")
 	if err != nil || c == nil {

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"sort"
 	"strconv"
+	"strings"
 	"sync"
 	"time"
 
@@ -75,7 +76,7 @@ func (r *repartitioner) partition(ctx context.Context, gen *kafka.Generation, to
 	src := source{topic, int32(partition)}
 	p := &progress{next: offset}
 	if offset < 0 {
-		if err := retry(ctx, log, "read start offset", func() error {
+		if err := retry(ctx, log, r.cfg.Metrics.Errors, "read start offset", func() error {
 			so, err := r.adm.StartOffsets(ctx, topic)
 			if err == nil {
 				p.next = so[topic][int32(partition)]
@@ -103,7 +104,10 @@ func (r *repartitioner) partition(ctx context.Context, gen *kafka.Generation, to
 	var (
 		buf      []kafka.Message
 		out, bad []kafka.Message
+		counted  [event.Feedback + 1]int // valid events of the batch by type
 	)
+	m := r.cfg.Metrics
+	batchTime := m.BatchSeconds.WithLabelValues("source")
 	for {
 		if !r.waitTurn(ctx, p) {
 			return
@@ -120,30 +124,40 @@ func (r *repartitioner) partition(ctx context.Context, gen *kafka.Generation, to
 			continue
 		}
 		out, bad = out[:0], bad[:0]
+		counted = [len(counted)]int{}
 		var maxAt time.Time
+		began := time.Now()
 		now := r.cfg.Now()
 		for i := range buf {
-			m := &buf[i]
-			e, err := event.Decode(m.Value, typ, now)
+			msg := &buf[i]
+			e, err := event.Decode(msg.Value, typ, now)
 			if err != nil {
-				bad = append(bad, deadLetter(m, err))
+				bad = append(bad, deadLetter(msg, err))
+				m.DeadLetters.WithLabelValues(topic, reasonLabel(err)).Inc()
 				continue
 			}
+			counted[e.Type]++
 			if e.OccurredAt.After(maxAt) {
 				maxAt = e.OccurredAt
 			}
 			out = append(out, kafka.Message{Key: []byte(e.CustomerID), Value: e.AppendBinary(nil)})
 		}
 		if len(bad) > 0 {
-			if retry(ctx, log, "write dead letters", func() error { return summarize(r.dlq.WriteMessages(ctx, bad...)) }) != nil {
+			if retry(ctx, log, r.cfg.Metrics.Errors, "write dead letters", func() error { return summarize(r.dlq.WriteMessages(ctx, bad...)) }) != nil {
 				return
 			}
 		}
 		if len(out) > 0 {
-			if retry(ctx, log, "write internal topic", func() error { return summarize(r.internal.WriteMessages(ctx, out...)) }) != nil {
+			if retry(ctx, log, r.cfg.Metrics.Errors, "write internal topic", func() error { return summarize(r.internal.WriteMessages(ctx, out...)) }) != nil {
 				return
 			}
 		}
+		for t, n := range counted {
+			if n > 0 {
+				m.EventsIn.WithLabelValues(topic, event.Type(t).String()).Add(float64(n))
+			}
+		}
+		batchTime.Observe(time.Since(began).Seconds())
 		next := buf[len(buf)-1].Offset + 1
 		r.mu.Lock()
 		p.next = next
@@ -195,6 +209,24 @@ func (r *repartitioner) aheadOfSlowest(p *progress) bool {
 		}
 	}
 	return false
+}
+
+// reasonLabel is the low-cardinality metric label of a validation error.
+func reasonLabel(err error) string {
+	r := err.Error()
+	switch {
+	case strings.HasPrefix(r, "invalid JSON"), strings.HasPrefix(r, "empty message"), strings.Contains(r, "nested deeper"):
+		return "invalid_json"
+	case strings.Contains(r, "UTF-8"), strings.Contains(r, "control characters"):
+		return "invalid_text"
+	case strings.Contains(r, "exceeds the limit"):
+		return "too_large"
+	case strings.HasPrefix(r, "missing"):
+		return "missing_field"
+	case strings.Contains(r, "after the current time"):
+		return "future"
+	}
+	return "invalid_value"
 }
 
 // deadLetter wraps a bad message with the four headers of contract §1.

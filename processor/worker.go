@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"strconv"
 	"time"
 
 	json "github.com/goccy/go-json"
@@ -54,7 +55,7 @@ type received struct {
 func (w *worker) partition(ctx context.Context, gen *kafka.Generation, topic string, partition int, offset int64) {
 	log := w.cfg.Logger.With("stage", "state", "partition", partition)
 	m := marks{Topics: map[string]int32{}, Marks: map[source]time.Time{}}
-	if err := retry(ctx, log, "read watermark", func() error {
+	if err := retry(ctx, log, w.cfg.Metrics.Errors, "read watermark", func() error {
 		b, err := w.store.Watermark(ctx, partition)
 		if err != nil || b == nil {
 			return err
@@ -90,7 +91,7 @@ func (w *worker) partition(ctx context.Context, gen *kafka.Generation, topic str
 			continue
 		}
 		crashed := false
-		if err := retry(ctx, log, "process batch", func() error {
+		if err := retry(ctx, log, w.cfg.Metrics.Errors, "process batch", func() error {
 			var err error
 			more, err = w.step(ctx, log, partition, &m, cache, buf)
 			if errors.Is(err, errCrashed) {
@@ -137,7 +138,11 @@ func (w *worker) step(ctx context.Context, log *slog.Logger, partition int, m *m
 		}
 		byCustomer[e.CustomerID] = append(byCustomer[e.CustomerID], received{e, msg.Offset})
 	}
+	began := time.Now()
 	wm := m.watermark(w.cfg.Lateness)
+	if !wm.IsZero() {
+		w.cfg.Metrics.WatermarkDelay.WithLabelValues(strconv.Itoa(partition)).Set(w.cfg.Now().Sub(wm).Seconds())
+	}
 	ids := make([]string, 0, len(byCustomer))
 	for id := range byCustomer {
 		ids = append(ids, id)
@@ -148,6 +153,7 @@ func (w *worker) step(ctx context.Context, log *slog.Logger, partition int, m *m
 			return false, err
 		}
 		more = len(due) == maxDuePerStep
+		w.cfg.Metrics.TimersFired.Add(float64(len(due)))
 		for _, id := range due {
 			if _, ok := byCustomer[id]; !ok {
 				ids = append(ids, id)
@@ -193,11 +199,17 @@ func (w *worker) step(ctx context.Context, log *slog.Logger, partition int, m *m
 	if err := crashAt("after-write"); err != nil {
 		return false, err
 	}
-	if w.cfg.OnAlert != nil {
-		for _, a := range batch.Alerts {
+	mt := w.cfg.Metrics
+	mt.StatesWritten.Add(float64(len(batch.States)))
+	wall := w.cfg.Now()
+	for _, a := range batch.Alerts {
+		mt.Alerts.WithLabelValues(a.Rule, string(a.Status)).Inc()
+		mt.EventToAlertLag.Observe(wall.Sub(a.Time).Seconds())
+		if w.cfg.OnAlert != nil {
 			w.cfg.OnAlert(a)
 		}
 	}
+	mt.BatchSeconds.WithLabelValues("state").Observe(time.Since(began).Seconds())
 	return more, nil
 }
 

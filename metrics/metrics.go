@@ -1,0 +1,65 @@
+// Package metrics defines churnwatch's Prometheus metrics. The processor
+// records into a *Set; the admin server exposes its registry at /metrics.
+// Names follow Prometheus conventions: churnwatch_<what>_<unit>.
+package metrics
+
+import (
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/collectors"
+)
+
+// Set holds every metric and the registry they are registered in.
+type Set struct {
+	Registry *prometheus.Registry
+
+	EventsIn        *prometheus.CounterVec   // topic, type
+	DeadLetters     *prometheus.CounterVec   // topic, reason
+	Alerts          *prometheus.CounterVec   // rule, status
+	BatchSeconds    *prometheus.HistogramVec // stage
+	WatermarkDelay  *prometheus.GaugeVec     // partition (internal): wall clock − watermark, seconds
+	TimersFired     prometheus.Counter
+	Errors          *prometheus.CounterVec // operation
+	StatesWritten   prometheus.Counter
+	EventToAlertLag prometheus.Histogram // wall clock at production − alert time, seconds (live only is meaningful)
+}
+
+// New returns a Set registered in a fresh registry, with the Go runtime
+// and process collectors.
+func New() *Set {
+	s := &Set{
+		Registry: prometheus.NewRegistry(),
+		EventsIn: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "churnwatch_events_in_total", Help: "Valid events read from the source topics.",
+		}, []string{"topic", "type"}),
+		DeadLetters: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "churnwatch_dead_letters_total", Help: "Messages sent to the dead-letter topic, by reason.",
+		}, []string{"topic", "reason"}),
+		Alerts: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "churnwatch_alerts_total", Help: "Alert events produced, by rule and status.",
+		}, []string{"rule", "status"}),
+		BatchSeconds: prometheus.NewHistogramVec(prometheus.HistogramOpts{
+			Name: "churnwatch_batch_duration_seconds", Help: "Time to process one batch, by stage.",
+			Buckets: prometheus.ExponentialBuckets(0.001, 2, 14),
+		}, []string{"stage"}),
+		WatermarkDelay: prometheus.NewGaugeVec(prometheus.GaugeOpts{
+			Name: "churnwatch_watermark_delay_seconds", Help: "Wall clock minus the event-time watermark, per internal partition.",
+		}, []string{"partition"}),
+		TimersFired: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "churnwatch_timers_fired_total", Help: "Customers advanced because a timer was due.",
+		}),
+		Errors: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "churnwatch_errors_total", Help: "Failed operations against Kafka or Redis, by operation (each is retried).",
+		}, []string{"operation"}),
+		StatesWritten: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "churnwatch_states_written_total", Help: "Customer states written to Redis.",
+		}),
+		EventToAlertLag: prometheus.NewHistogram(prometheus.HistogramOpts{
+			Name: "churnwatch_event_to_alert_seconds", Help: "Wall-clock time from an alert's event time to its production.",
+			Buckets: prometheus.ExponentialBuckets(0.01, 2, 16),
+		}),
+	}
+	s.Registry.MustRegister(s.EventsIn, s.DeadLetters, s.Alerts, s.BatchSeconds, s.WatermarkDelay,
+		s.TimersFired, s.Errors, s.StatesWritten, s.EventToAlertLag,
+		collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+	return s
+}
