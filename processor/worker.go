@@ -119,7 +119,7 @@ func (w *worker) step(ctx context.Context, log *slog.Logger, partition int, m *m
 			cache.reset()
 		}
 	}()
-	byCustomer := make(map[string][]received)
+	byCustomer := make(map[string][]received, len(msgs)/4+1)
 	for i := range msgs {
 		msg := &msgs[i]
 		if isMark(msg) {
@@ -165,7 +165,7 @@ func (w *worker) step(ctx context.Context, log *slog.Logger, partition int, m *m
 		return false, err
 	}
 	batch := redisstate.Batch{Partition: partition, Timers: make(map[string]time.Time, len(ids)), Watermark: m.encode(),
-		Spend: make(map[string]float64)}
+		Spend: make(map[string]float64), States: make([]*state.Customer, 0, len(ids))}
 	emit := func(a alerts.Alert) { batch.Alerts = append(batch.Alerts, a) }
 	for _, id := range ids {
 		c := states[id]
