@@ -28,7 +28,7 @@ func newWriter(brokers []string, topic string, balancer kafka.Balancer) *kafka.W
 		Topic:        topic,
 		Balancer:     balancer,
 		RequiredAcks: kafka.RequireAll,
-		BatchSize:    10000,
+		BatchSize:    2000, // kafka-go allocates room for BatchSize messages per batch
 		BatchBytes:   1e6, // under the broker's default message.max.bytes
 		BatchTimeout: 2 * time.Millisecond,
 		MaxAttempts:  3,
