@@ -29,7 +29,7 @@ func newWriter(brokers []string, topic string, balancer kafka.Balancer) *kafka.W
 		Balancer:     balancer,
 		RequiredAcks: kafka.RequireAll,
 		BatchSize:    2000, // kafka-go allocates room for BatchSize messages per batch
-		BatchBytes:   1e6, // under the broker's default message.max.bytes
+		BatchBytes:   1e6,  // under the broker's default message.max.bytes
 		BatchTimeout: 2 * time.Millisecond,
 		MaxAttempts:  3,
 		Transport:    &kafka.Transport{MetadataTTL: 2 * time.Second},
