@@ -38,6 +38,7 @@ type env struct {
 	clock   *fakeClock
 	cfg     Config
 	writer  *kafka.Writer
+	cluster *kfake.Cluster
 }
 
 func newEnv(t testing.TB, now time.Time) *env { return newEnvWith(t, now, nil) }
@@ -52,7 +53,7 @@ func newEnvWith(t testing.TB, now time.Time, edit func(*Config)) *env {
 	}
 	t.Cleanup(cluster.Close)
 	rdb, _ := redistest.Start(t)
-	e := &env{t: t, brokers: cluster.ListenAddrs(), store: redisstate.New(rdb, ""), clock: newClock(now)}
+	e := &env{t: t, brokers: cluster.ListenAddrs(), store: redisstate.New(rdb, ""), clock: newClock(now), cluster: cluster}
 	e.cfg = Config{
 		Brokers: e.brokers, CreateTopics: true, InternalPartitions: 4, SourcePartitions: 2,
 		MarkInterval: 50 * time.Millisecond, BatchWait: 5 * time.Millisecond, Now: e.clock.now,

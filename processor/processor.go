@@ -85,10 +85,14 @@ func TopicSpecs(cfg Config) []topics.Spec {
 	)
 }
 
-// Ready reports whether both stages joined their groups and Redis answers.
+// Ready reports whether both stages joined their groups, a Kafka broker
+// answers and Redis answers.
 func (p *Processor) Ready(ctx context.Context) error {
 	if !p.sourceJoined.Load() || !p.stateJoined.Load() {
 		return fmt.Errorf("consumer groups not joined yet")
+	}
+	if err := p.adm.Ping(ctx); err != nil {
+		return fmt.Errorf("kafka: %w", err)
 	}
 	if err := p.store.Client().Ping(ctx).Err(); err != nil {
 		return fmt.Errorf("redis: %w", err)

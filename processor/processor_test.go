@@ -407,3 +407,24 @@ func TestBadInputDuplicatesKeysAndLatest(t *testing.T) {
 		t.Errorf("watermark %s is ahead of the wall clock %s", m.W, end)
 	}
 }
+
+func TestReadiness(t *testing.T) {
+	e := newEnv(t, end)
+	r := e.start()
+	ready := func() error {
+		ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
+		defer cancel()
+		return r.p.Ready(ctx)
+	}
+	deadline := time.Now().Add(30 * time.Second)
+	for ready() != nil {
+		if time.Now().After(deadline) {
+			t.Fatalf("not ready after 30s: %v", ready())
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	e.cluster.Close() // the broker goes away
+	if err := ready(); err == nil {
+		t.Fatal("ready while the broker is down")
+	}
+}

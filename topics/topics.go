@@ -39,6 +39,9 @@ func NewAdmin(brokers []string) (*Admin, error) {
 	return &Admin{cl: cl, adm: kadm.NewClient(cl)}, nil
 }
 
+// Ping checks that a broker answers.
+func (a *Admin) Ping(ctx context.Context) error { return a.cl.Ping(ctx) }
+
 // Close closes the client.
 func (a *Admin) Close() { a.cl.Close() }
 
