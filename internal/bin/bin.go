@@ -183,23 +183,33 @@ func (r *Reader) Count(min int) int {
 }
 
 // StringMap appends m as a count and its pairs in key order, so that equal
-// maps encode to equal bytes.
+// maps encode to equal bytes. A nil map (0) stays apart from an empty one
+// (count 1 = no pairs): an update that empties a map is not one that leaves
+// it alone.
 func (w *Writer) StringMap(m map[string]string) {
-	w.Uvarint(uint64(len(m)))
+	if m == nil {
+		w.Uvarint(0)
+		return
+	}
+	w.Uvarint(uint64(len(m)) + 1)
 	for _, k := range SortedKeys(m) {
 		w.String(k)
 		w.String(m[k])
 	}
 }
 
-// StringMap reads a map written by StringMap; nil when empty.
+// StringMap reads a map written by StringMap.
 func (r *Reader) StringMap() map[string]string {
-	n := r.Count(2)
-	if n == 0 {
+	n := r.Uvarint()
+	if n == 0 || r.err != nil {
 		return nil
 	}
-	m := make(map[string]string, n)
-	for range n {
+	if n-1 > uint64(len(r.B)/2) {
+		r.fail()
+		return nil
+	}
+	m := make(map[string]string, n-1)
+	for range n - 1 {
 		k := r.String()
 		m[k] = r.String()
 	}
