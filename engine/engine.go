@@ -47,7 +47,7 @@ func (e *Engine) Advance(c *state.Customer, to time.Time, emit func(alerts.Alert
 		sc   scratch
 	)
 	for {
-		due := e.nextTimer(c)
+		due, edges := e.nextTimer(c)
 		hasEvent := len(c.Pending) > 0 && !c.Pending[0].OccurredAt.After(to)
 		var st step
 		switch {
@@ -79,7 +79,7 @@ func (e *Engine) Advance(c *state.Customer, to time.Time, emit func(alerts.Alert
 				e.resolveAll(c, emit)
 			}
 		case !due.IsZero() && !due.After(to):
-			st = edgeStepAt(c, due)
+			st = edgeStepAt(c, due, edges)
 			c.AsOf = due
 		default:
 			if to.After(c.AsOf) {
@@ -104,22 +104,25 @@ func (e *Engine) Advance(c *state.Customer, to time.Time, emit func(alerts.Alert
 // NextDue returns when c next needs the engine: its earliest pending event
 // or timer, or zero when nothing is scheduled.
 func (e *Engine) NextDue(c *state.Customer) time.Time {
-	due := e.nextTimer(c)
+	due, _ := e.nextTimer(c)
 	if len(c.Pending) > 0 && (due.IsZero() || c.Pending[0].OccurredAt.Before(due)) {
 		return c.Pending[0].OccurredAt
 	}
 	return due
 }
 
-func (e *Engine) nextTimer(c *state.Customer) time.Time {
+// nextTimer returns c's next timer (the earliest window edge or deadline)
+// and the window edges it was chosen from.
+func (e *Engine) nextTimer(c *state.Customer) (time.Time, state.Edges) {
 	if c.Deleted {
-		return time.Time{}
+		return time.Time{}, state.Edges{}
 	}
-	due := c.NextEdge()
+	edges := c.NextEdges()
+	due := edges.Next()
 	if c.Deadline.After(c.AsOf) && (due.IsZero() || c.Deadline.Before(due)) {
 		due = c.Deadline
 	}
-	return due
+	return due, edges
 }
 
 // step says why the rules are evaluated at an instant, so that rules whose
@@ -131,12 +134,12 @@ type step struct {
 	firstSeen bool       // eventStep: the customer's first sighting moved
 }
 
-// edgeStepAt describes the timer step of c at due.
-func edgeStepAt(c *state.Customer, due time.Time) step {
+// edgeStepAt describes the timer step of c at due, given c's next window
+// edges.
+func edgeStepAt(c *state.Customer, due time.Time, e state.Edges) step {
 	if due.Equal(c.Deadline) {
 		return step{kind: fullStep}
 	}
-	e := c.NextEdges()
 	var moved rules.Vars
 	if e.Purchases.Equal(due) {
 		moved |= rules.PurchasesVar | rules.CustomerVar // spend, and so the segment

@@ -112,7 +112,7 @@ func TestWindows(t *testing.T) {
 		t.Errorf("usage last7/prior28/avg = %g/%g/%g", v.Usage.Last7, v.Usage.Prior28, v.Usage.WeeklyAvg28)
 	}
 	// The next window edge is the earliest of all of them after t0.
-	if got, want := c.NextEdge(), DayStart(DayOf(t0)+1); !got.Equal(want) {
+	if got, want := c.NextEdges().Next(), DayStart(DayOf(t0)+1); !got.Equal(want) {
 		t.Errorf("next edge %s, want %s", got, want)
 	}
 }

@@ -143,10 +143,6 @@ func (e Edges) Next() time.Time {
 	return next
 }
 
-// NextEdge returns the earliest instant after AsOf at which a trailing
-// window changes, or zero when none will.
-func (c *Customer) NextEdge() time.Time { return c.NextEdges().Next() }
-
 // NextEdges returns when each kind of trailing window next changes: a
 // purchase leaves the 30/90/365-day window, a ticket opening the 7/30-day
 // window, a usage day the 7-day or the prior-28-day window. The detail
