@@ -204,12 +204,7 @@ func (l *life) purchase(t time.Time) {
 		at = l.first.Add(between(l.r, time.Minute, time.Hour))
 	}
 	l.orders++
-	b := make([]byte, 0, 20)
-	b = append(b, "ord-"...)
-	b = appendPadded(b, l.p.idx, 6)
-	b = append(b, '-')
-	b = appendPadded(b, l.orders, 3)
-	if !l.w.purchase(at, l.p.orderValue(l.r), l.p.currency, string(b)) {
+	if !l.w.purchase(at, l.p.orderValue(l.r), l.p.currency, l.ref("ord-", l.orders, 3)) {
 		return
 	}
 	if p := l.p; p.upgrade != "" && l.orders == p.upgradeAfter {
@@ -288,18 +283,23 @@ func (l *life) surveys() {
 	}
 }
 
+// ref names the customer's n-th order or ticket: prefix, the customer's
+// index in six digits, a dash, n in width digits ("ord-000042-017").
+func (l *life) ref(prefix string, n, width int) string {
+	b := make([]byte, 0, len(prefix)+8+width)
+	b = append(b, prefix...)
+	b = appendPadded(b, l.p.idx, 6)
+	b = append(b, '-')
+	return string(appendPadded(b, n, width))
+}
+
 // ticket opens a support ticket at t and follows it through: solved after a
 // time that depends on its priority (sometimes reopened), often closed a
 // few days later; a few are closed at once as duplicates.
 func (l *life) ticket(t time.Time, storm bool) {
 	r, w := l.r, l.w
 	l.tickets++
-	b := make([]byte, 0, 16)
-	b = append(b, "tk-"...)
-	b = appendPadded(b, l.p.idx, 6)
-	b = append(b, '-')
-	b = appendPadded(b, l.tickets, 2)
-	id := string(b)
+	id := l.ref("tk-", l.tickets, 2)
 	weights := [4]int{25, 55, 15, 5} // low, normal, high, urgent
 	if storm {
 		weights = [4]int{5, 30, 40, 25}
