@@ -5,6 +5,7 @@ package alerts
 
 import (
 	"crypto/sha256"
+	"encoding/binary"
 	"encoding/hex"
 	"time"
 
@@ -34,6 +35,10 @@ type Alert struct {
 	RiskScore  int       `json:"risk_score"`
 	Reasons    []string  `json:"reasons"`
 	Customer   Summary   `json:"customer"`
+	// Holdout marks a customer of the control group: the alert goes to the
+	// topic but no webhook notifies anyone, so that treated and held-out
+	// retention can be compared.
+	Holdout bool `json:"holdout"`
 }
 
 // Summary is the customer context carried in an alert.
@@ -58,6 +63,18 @@ func ID(rule, customer string, start time.Time) string {
 	h.Write([]byte(start.UTC().Format(time.RFC3339Nano)))
 	var sum [sha256.Size]byte
 	return hex.EncodeToString(h.Sum(sum[:0])[:16])
+}
+
+// InHoldout reports whether customer belongs to the held-out share
+// (0 to 1) of all customers. The choice is a stable hash of the id: the same
+// customer is always in or out for the same share, on every instance, and
+// raising the share only adds customers.
+func InHoldout(customer string, share float64) bool {
+	if share <= 0 {
+		return false
+	}
+	sum := sha256.Sum256([]byte("holdout\x00" + customer))
+	return float64(binary.BigEndian.Uint64(sum[:8])>>11)/(1<<53) < share
 }
 
 // EventID is the CloudEvent id: "<alert_id>-firing" or "<alert_id>-resolved".

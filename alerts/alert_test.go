@@ -2,6 +2,7 @@ package alerts
 
 import (
 	"encoding/json"
+	"strconv"
 	"testing"
 	"time"
 )
@@ -60,5 +61,32 @@ func TestCloudEvent(t *testing.T) {
 	json.Unmarshal(b, &m) //nolint:errcheck // checked above
 	if m["id"] != "abc-resolved" || m["type"] != "churnwatch.alert.resolved" || m["data"].(map[string]any)["reasons"] == nil {
 		t.Errorf("resolved event: %v", m)
+	}
+}
+
+func TestInHoldout(t *testing.T) {
+	const n = 20000
+	in10, in20 := 0, 0
+	for i := range n {
+		id := "c" + strconv.Itoa(i)
+		a, b := InHoldout(id, 0.1), InHoldout(id, 0.2)
+		if a != InHoldout(id, 0.1) {
+			t.Fatalf("%s: not stable", id)
+		}
+		if a && !b {
+			t.Fatalf("%s: held out at 10 %% but not at 20 %%", id)
+		}
+		if a {
+			in10++
+		}
+		if b {
+			in20++
+		}
+	}
+	if in10 < n*9/100 || in10 > n*11/100 || in20 < n*19/100 || in20 > n*21/100 {
+		t.Errorf("held out %d and %d of %d at 10 %% and 20 %%", in10, in20, n)
+	}
+	if InHoldout("c1", 0) || !InHoldout("c1", 1) {
+		t.Error("share 0 must hold out nobody and share 1 everybody")
 	}
 }

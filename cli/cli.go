@@ -20,6 +20,7 @@ Usage:
   churnwatch topics [flags]                create or check the topics; show consumer lag
   churnwatch rules check FILE              validate a rules file
   churnwatch rules test FILE EVENTS.jsonl  run events through the rules offline
+  churnwatch webhook-sink [flags]          receive and verify webhook deliveries, print them
 
 Run "churnwatch COMMAND -h" for the flags of a command.
 `
@@ -40,6 +41,8 @@ func Main(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		err = topicsCmd(ctx, args[1:], stdout, stderr)
 	case "rules":
 		err = rulesCmd(args[1:], stdout, stderr)
+	case "webhook-sink":
+		err = sinkCmd(ctx, args[1:], stdout, stderr)
 	case "help", "-h", "--help":
 		fmt.Fprint(stdout, usage)
 		return 0

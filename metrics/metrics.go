@@ -21,6 +21,12 @@ type Set struct {
 	Errors          *prometheus.CounterVec // operation
 	StatesWritten   prometheus.Counter
 	EventToAlertLag prometheus.Histogram // wall clock at production − alert time, seconds (live only is meaningful)
+
+	WebhookAttempts   *prometheus.CounterVec // endpoint, outcome (delivered, retry, dead-letter, disable)
+	WebhookSuppressed *prometheus.CounterVec // reason
+	WebhookPending    *prometheus.GaugeVec   // endpoint
+	WebhookDead       *prometheus.GaugeVec   // endpoint
+	WebhookHeld       prometheus.Counter
 }
 
 // New returns a Set registered in a fresh registry, with the Go runtime
@@ -57,9 +63,25 @@ func New() *Set {
 			Name: "churnwatch_event_to_alert_seconds", Help: "Wall-clock time from an alert's event time to its production.",
 			Buckets: prometheus.ExponentialBuckets(0.01, 2, 16),
 		}),
+		WebhookAttempts: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "churnwatch_webhook_attempts_total", Help: "Webhook delivery attempts, by endpoint and outcome.",
+		}, []string{"endpoint", "outcome"}),
+		WebhookSuppressed: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "churnwatch_webhook_suppressed_total", Help: "Notifications not sent, by reason (holdout, silenced, cap-rule, cap-customer, firing-not-notified).",
+		}, []string{"reason"}),
+		WebhookPending: prometheus.NewGaugeVec(prometheus.GaugeOpts{
+			Name: "churnwatch_webhook_pending", Help: "Deliveries waiting for their first attempt or a retry, per endpoint.",
+		}, []string{"endpoint"}),
+		WebhookDead: prometheus.NewGaugeVec(prometheus.GaugeOpts{
+			Name: "churnwatch_webhook_dead_letters", Help: "Deliveries dead-lettered and kept for replay, per endpoint.",
+		}, []string{"endpoint"}),
+		WebhookHeld: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "churnwatch_webhook_held_total", Help: "Times an absence notification was held back because the watermark lags the wall clock (stall guard).",
+		}),
 	}
 	s.Registry.MustRegister(s.EventsIn, s.DeadLetters, s.Alerts, s.BatchSeconds, s.WatermarkDelay,
 		s.TimersFired, s.Errors, s.StatesWritten, s.EventToAlertLag,
+		s.WebhookAttempts, s.WebhookSuppressed, s.WebhookPending, s.WebhookDead, s.WebhookHeld,
 		collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	return s
 }

@@ -63,6 +63,9 @@ type Config struct {
 	// Now is the wall clock (default time.Now); tests may replace it.
 	Now    func() time.Time
 	Logger *slog.Logger
+	// Holdout is the share (0 to 1) of customers, chosen by a stable hash of
+	// their id, whose alerts carry data.holdout: true and notify nobody.
+	Holdout float64
 	// OnAlert, if set, sees every alert after it was produced.
 	OnAlert func(alerts.Alert)
 	// KeyPrefix of the Redis keys. Default "cw".
@@ -141,6 +144,9 @@ func (c *Config) Validate() error {
 	}
 	if c.Lateness < 0 {
 		errs = append(errs, fmt.Errorf("lateness %s: must not be negative", c.Lateness))
+	}
+	if c.Holdout < 0 || c.Holdout > 1 {
+		errs = append(errs, fmt.Errorf("holdout %g: must be a share between 0 and 1, such as 0.1", c.Holdout))
 	}
 	if c.BatchSize < 1 {
 		errs = append(errs, fmt.Errorf("batch size %d: must be at least 1", c.BatchSize))

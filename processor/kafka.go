@@ -8,8 +8,9 @@ import (
 	"strconv"
 	"time"
 
-	"github.com/prometheus/client_golang/prometheus"
 	"github.com/segmentio/kafka-go"
+
+	"github.com/churnwatch/churnwatch/internal/backoff"
 )
 
 // markHeader marks a watermark record on the internal topic; its value is
@@ -174,7 +175,7 @@ func runGroup(ctx context.Context, brokers []string, group string, topics []stri
 // commit commits the next offset to read of one partition, retrying while
 // the generation lasts.
 func commit(ctx context.Context, gen *kafka.Generation, topic string, partition int, next int64) error {
-	backoff := 50 * time.Millisecond
+	wait := 50 * time.Millisecond
 	for {
 		err := gen.CommitOffsets(map[string]map[int]int64{topic: {partition: next}})
 		if err == nil {
@@ -183,43 +184,8 @@ func commit(ctx context.Context, gen *kafka.Generation, topic string, partition 
 		if ctx.Err() != nil {
 			return fmt.Errorf("commit %s/%d at %d: %w", topic, partition, next, err)
 		}
-		if !sleep(ctx, &backoff) {
+		if !backoff.Sleep(ctx, &wait) {
 			return fmt.Errorf("commit %s/%d at %d: %w", topic, partition, next, err)
-		}
-	}
-}
-
-// sleep waits for *backoff (doubling it up to 5s); false when ctx ended.
-func sleep(ctx context.Context, backoff *time.Duration) bool {
-	t := time.NewTimer(*backoff)
-	defer t.Stop()
-	if *backoff < 5*time.Second {
-		*backoff *= 2
-	}
-	select {
-	case <-ctx.Done():
-		return false
-	case <-t.C:
-		return true
-	}
-}
-
-// retry runs op until it succeeds or ctx ends, logging and counting
-// failures.
-func retry(ctx context.Context, log *slog.Logger, errs *prometheus.CounterVec, what string, op func() error) error {
-	backoff := 100 * time.Millisecond
-	for {
-		err := op()
-		if err == nil {
-			return nil
-		}
-		if ctx.Err() != nil {
-			return ctx.Err()
-		}
-		errs.WithLabelValues(what).Inc()
-		log.Warn(what+" failed; retrying", "err", err, "backoff", backoff)
-		if !sleep(ctx, &backoff) {
-			return ctx.Err()
 		}
 	}
 }

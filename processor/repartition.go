@@ -13,6 +13,7 @@ import (
 	"github.com/segmentio/kafka-go"
 
 	"github.com/churnwatch/churnwatch/event"
+	"github.com/churnwatch/churnwatch/internal/backoff"
 	"github.com/churnwatch/churnwatch/topics"
 )
 
@@ -76,7 +77,7 @@ func (r *repartitioner) partition(ctx context.Context, gen *kafka.Generation, to
 	src := source{topic, int32(partition)}
 	p := &progress{next: offset}
 	if offset < 0 {
-		if err := retry(ctx, log, r.cfg.Metrics.Errors, "read start offset", func() error {
+		if err := backoff.Retry(ctx, log, r.cfg.Metrics.Errors, "read start offset", func() error {
 			so, err := r.adm.StartOffsets(ctx, topic)
 			if err == nil {
 				p.next = so[topic][int32(partition)]
@@ -151,12 +152,12 @@ func (r *repartitioner) partition(ctx context.Context, gen *kafka.Generation, to
 			out = append(out, kafka.Message{Key: arena[start:mid:mid], Value: arena[mid:len(arena):len(arena)]})
 		}
 		if len(bad) > 0 {
-			if retry(ctx, log, r.cfg.Metrics.Errors, "write dead letters", func() error { return summarize(r.dlq.WriteMessages(ctx, bad...)) }) != nil {
+			if backoff.Retry(ctx, log, r.cfg.Metrics.Errors, "write dead letters", func() error { return summarize(r.dlq.WriteMessages(ctx, bad...)) }) != nil {
 				return
 			}
 		}
 		if len(out) > 0 {
-			if retry(ctx, log, r.cfg.Metrics.Errors, "write internal topic", func() error { return summarize(r.internal.WriteMessages(ctx, out...)) }) != nil {
+			if backoff.Retry(ctx, log, r.cfg.Metrics.Errors, "write internal topic", func() error { return summarize(r.internal.WriteMessages(ctx, out...)) }) != nil {
 				return
 			}
 		}

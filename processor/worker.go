@@ -14,6 +14,7 @@ import (
 	"github.com/churnwatch/churnwatch/alerts"
 	"github.com/churnwatch/churnwatch/engine"
 	"github.com/churnwatch/churnwatch/event"
+	"github.com/churnwatch/churnwatch/internal/backoff"
 	"github.com/churnwatch/churnwatch/redisstate"
 	"github.com/churnwatch/churnwatch/state"
 )
@@ -55,7 +56,7 @@ type received struct {
 func (w *worker) partition(ctx context.Context, gen *kafka.Generation, topic string, partition int, offset int64) {
 	log := w.cfg.Logger.With("stage", "state", "partition", partition)
 	m := marks{Topics: map[string]int32{}, Marks: map[source]time.Time{}}
-	if err := retry(ctx, log, w.cfg.Metrics.Errors, "read watermark", func() error {
+	if err := backoff.Retry(ctx, log, w.cfg.Metrics.Errors, "read watermark", func() error {
 		b, err := w.store.Watermark(ctx, partition)
 		if err != nil || b == nil {
 			return err
@@ -91,7 +92,7 @@ func (w *worker) partition(ctx context.Context, gen *kafka.Generation, topic str
 			continue
 		}
 		crashed := false
-		if err := retry(ctx, log, w.cfg.Metrics.Errors, "process batch", func() error {
+		if err := backoff.Retry(ctx, log, w.cfg.Metrics.Errors, "process batch", func() error {
 			var err error
 			more, err = w.step(ctx, log, partition, &m, cache, buf)
 			if errors.Is(err, errCrashed) {
@@ -166,7 +167,11 @@ func (w *worker) step(ctx context.Context, log *slog.Logger, partition int, m *m
 	}
 	batch := redisstate.Batch{Partition: partition, Timers: make(map[string]time.Time, len(ids)), Watermark: m.encode(),
 		Spend: make(map[string]float64), States: make([]*state.Customer, 0, len(ids))}
-	emit := func(a alerts.Alert) { batch.Alerts = append(batch.Alerts, a) }
+	batch.Clock = wm
+	emit := func(a alerts.Alert) {
+		a.Holdout = alerts.InHoldout(a.CustomerID, w.cfg.Holdout)
+		batch.Alerts = append(batch.Alerts, a)
+	}
 	for _, id := range ids {
 		c := states[id]
 		spend, fresh := c.Spend365(), c.Offset < 0

@@ -15,6 +15,7 @@ type keys struct{ prefix string }
 func (k keys) customer(id string) string { return k.prefix + ":{" + id + "}:s" }
 func (k keys) timers(p int) string       { return k.prefix + ":{p" + strconv.Itoa(p) + "}:timers" }
 func (k keys) watermark(p int) string    { return k.prefix + ":{p" + strconv.Itoa(p) + "}:wm" }
+func (k keys) clock() string             { return k.prefix + ":{clock}:wm" }
 func (k keys) firing() string            { return k.prefix + ":{alerts}:firing" }
 func (k keys) resolved() string          { return k.prefix + ":{alerts}:resolved" }
 func (k keys) alertData() string         { return k.prefix + ":{alerts}:data" }

@@ -108,6 +108,9 @@ type Batch struct {
 	Timers    map[string]time.Time
 	Alerts    []alerts.Alert
 	Watermark []byte // opaque watermark record of the partition; nil keeps it
+	// Clock is the partition's event-time watermark, published for readers
+	// such as the webhook stall guard; zero keeps it.
+	Clock time.Time
 	// Spend holds the trailing-365-day spend of customers whose spend
 	// changed, for the segment ranking.
 	Spend map[string]float64
@@ -143,6 +146,9 @@ func (s *Store) Write(ctx context.Context, b *Batch) error {
 		}
 		if b.Watermark != nil {
 			p.Set(ctx, s.k.watermark(b.Partition), b.Watermark, 0)
+		}
+		if !b.Clock.IsZero() {
+			p.HSet(ctx, s.k.clock(), strconv.Itoa(b.Partition), b.Clock.UnixMilli())
 		}
 		return nil
 	})
@@ -215,6 +221,30 @@ func (s *Store) Alerts(ctx context.Context, status alerts.Status, limit int) ([]
 		}
 	}
 	return out, nil
+}
+
+// Clock returns the event-time watermark of the whole processor: the
+// lowest over the internal partitions that published one; zero when none
+// has.
+func (s *Store) Clock(ctx context.Context) (time.Time, error) {
+	m, err := s.rdb.HGetAll(ctx, s.k.clock()).Result()
+	if err != nil {
+		return time.Time{}, fmt.Errorf("read the watermark: %w", err)
+	}
+	var low int64
+	for _, v := range m {
+		ms, err := strconv.ParseInt(v, 10, 64)
+		if err != nil {
+			return time.Time{}, fmt.Errorf("watermark %q: %w", v, err)
+		}
+		if low == 0 || ms < low {
+			low = ms
+		}
+	}
+	if low == 0 {
+		return time.Time{}, nil
+	}
+	return time.UnixMilli(low).UTC(), nil
 }
 
 // Watermark reads the watermark record of partition (nil when none).

@@ -8,6 +8,7 @@ import (
 	"io"
 	"math/rand/v2"
 	"net/http"
+	"net/url"
 	"strconv"
 	"time"
 )
@@ -15,12 +16,12 @@ import (
 // ContentType of a delivered CloudEvent.
 const ContentType = "application/cloudevents+json"
 
-// Endpoint is one receiver of deliveries.
-type Endpoint struct {
-	Name    string
-	URL     string
-	Secrets []Secret      // the first signs; all sign during a rotation
-	Timeout time.Duration // per attempt; default 10s
+// Message is one delivery: its id (the CloudEvent id, the same for every
+// attempt) and its rendered body.
+type Message struct {
+	ID          string
+	ContentType string // default ContentType
+	Body        []byte
 }
 
 // Outcome says what to do after an attempt.
@@ -52,10 +53,9 @@ type Client struct {
 	Now  func() time.Time
 }
 
-// Deliver makes one signed attempt to deliver body with the given message
-// id (the CloudEvent id, the same for every attempt) and classifies the
+// Deliver makes one signed attempt to deliver m to ep and classifies the
 // answer.
-func (c *Client) Deliver(ctx context.Context, ep Endpoint, id string, body []byte) Result {
+func (c *Client) Deliver(ctx context.Context, ep *Endpoint, m Message) Result {
 	now := time.Now
 	if c.Now != nil {
 		now = c.Now
@@ -70,19 +70,30 @@ func (c *Client) Deliver(ctx context.Context, ep Endpoint, id string, body []byt
 	}
 	ctx, cancel := context.WithTimeoutCause(ctx, timeout, fmt.Errorf("endpoint %s did not answer within %s", ep.Name, timeout))
 	defer cancel()
-	req, err := http.NewRequestWithContext(ctx, http.MethodPost, ep.URL, bytes.NewReader(body))
+	req, err := http.NewRequestWithContext(ctx, http.MethodPost, ep.URL, bytes.NewReader(m.Body))
 	if err != nil {
 		return Result{Outcome: DeadLetter, Err: fmt.Errorf("endpoint %s: %w", ep.Name, err)}
 	}
+	for k, v := range ep.Headers {
+		req.Header.Set(k, v)
+	}
+	ct := m.ContentType
+	if ct == "" {
+		ct = ContentType
+	}
 	ts := now().Unix()
-	req.Header.Set("Content-Type", ContentType)
-	req.Header.Set(HeaderID, id)
+	req.Header.Set("Content-Type", ct)
+	req.Header.Set("User-Agent", "churnwatch")
+	req.Header.Set(HeaderID, m.ID)
 	req.Header.Set(HeaderTimestamp, strconv.FormatInt(ts, 10))
-	req.Header.Set(HeaderSignature, Sign(id, ts, body, ep.Secrets...))
+	req.Header.Set(HeaderSignature, Sign(m.ID, ts, m.Body, ep.Secrets...))
 	resp, err := hc.Do(req)
 	if err != nil {
 		if cause := context.Cause(ctx); cause != nil && errors.Is(err, context.DeadlineExceeded) {
 			err = cause
+		} else if ue, ok := err.(*url.Error); ok {
+			// url.Error quotes the whole URL, and some URLs carry a secret.
+			err = fmt.Errorf("endpoint %s (%s): %w", ep.Name, ep.Host(), ue.Err)
 		}
 		return Result{Outcome: Retry, Err: err}
 	}

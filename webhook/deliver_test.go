@@ -46,8 +46,8 @@ func TestDeliver(t *testing.T) {
 		t.Run(tt.name, func(t *testing.T) {
 			srv := httptest.NewServer(tt.handler)
 			defer srv.Close()
-			ep := Endpoint{Name: "crm", URL: srv.URL, Secrets: []Secret{key}, Timeout: 100 * time.Millisecond}
-			r := (&Client{}).Deliver(context.Background(), ep, "a-firing", body)
+			ep := &Endpoint{Name: "crm", URL: srv.URL, Secrets: []Secret{key}, Timeout: 100 * time.Millisecond}
+			r := (&Client{}).Deliver(context.Background(), ep, Message{ID: "a-firing", Body: body})
 			if r.Outcome != tt.want {
 				t.Fatalf("outcome %s (status %d, %v), want %s", r.Outcome, r.Status, r.Err, tt.want)
 			}
