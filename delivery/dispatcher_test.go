@@ -15,6 +15,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/prometheus/client_golang/prometheus/testutil"
 	"github.com/segmentio/kafka-go"
 	"github.com/twmb/franz-go/pkg/kfake"
 
@@ -419,4 +420,242 @@ func TestOutcomes(t *testing.T) {
 			t.Fatalf("dead letter %+v", dl)
 		}
 	})
+}
+
+// TestContactCaps: one firing notification per rule per customer and two
+// per customer within 7 days; what the caps suppress is recorded, and the
+// resolved event of a suppressed firing is not sent either.
+func TestContactCaps(t *testing.T) {
+	e := newEnv(t)
+	key := secret(t, 3)
+	rc := newReceiver(t, e.clock, key)
+	ctx := context.Background()
+	stop := e.dispatcher(config(endpointTo(rc, "crm", key)), nil)
+	defer stop()
+	t0 := e.clock.now().Add(-48 * time.Hour)
+
+	first := alert("ticket-surge", "c1", alerts.Firing, t0)
+	again := alert("ticket-surge", "c1", alerts.Firing, t0.Add(time.Hour)) // a second episode of the same rule
+	other := alert("nps-detractor", "c1", alerts.Firing, t0)
+	third := alert("usage-drop", "c1", alerts.Firing, t0)
+	elsewhere := alert("ticket-surge", "c2", alerts.Firing, t0)
+	e.publish(first)
+	waitFor(t, "the first notification", func() bool { return rc.sink.Seen()[first.EventID()] == 1 })
+	e.publish(again, other, third, elsewhere)
+	waitFor(t, "the other rule and customer", func() bool {
+		s := rc.sink.Seen()
+		return s[other.EventID()] == 1 && s[elsewhere.EventID()] == 1
+	})
+	var supp []Suppression
+	waitFor(t, "two suppressions", func() bool { supp, _ = e.store.Suppressed(ctx, 10); return len(supp) == 2 })
+	reasons := map[string]string{}
+	for _, s := range supp {
+		reasons[s.EventID] = s.Reason
+		if s.CustomerID != "c1" || s.At == "" || s.Detail == "" {
+			t.Errorf("suppression record %+v", s)
+		}
+	}
+	if reasons[again.EventID()] != "cap-rule" || reasons[third.EventID()] != "cap-customer" {
+		t.Errorf("suppressed %v, want the second ticket-surge by the rule cap and usage-drop by the customer cap", reasons)
+	}
+
+	// The resolved event of a notified firing is sent; that of a suppressed one is not.
+	r1, r2 := first, again
+	r1.Status, r2.Status = alerts.Resolved, alerts.Resolved
+	e.publish(r1, r2)
+	waitFor(t, "the resolved notification", func() bool { return rc.sink.Seen()[r1.EventID()] == 1 })
+	waitFor(t, "the resolved suppression", func() bool { supp, _ = e.store.Suppressed(ctx, 10); return len(supp) == 3 })
+	if supp[0].EventID != r2.EventID() || supp[0].Reason != "firing-not-notified" {
+		t.Errorf("newest suppression %+v, want %s as firing-not-notified", supp[0], r2.EventID())
+	}
+
+	// Seven days later the customer may be contacted again for the rule.
+	e.clock.advance(7*24*time.Hour + time.Minute)
+	later := alert("ticket-surge", "c1", alerts.Firing, t0.Add(8*24*time.Hour))
+	e.publish(later)
+	waitFor(t, "the notification after the window", func() bool { return rc.sink.Seen()[later.EventID()] == 1 })
+	settle()
+	for id, n := range rc.sink.Seen() {
+		if n != 1 {
+			t.Errorf("%s received %d times", id, n)
+		}
+	}
+	if len(rc.sink.Seen()) != 5 {
+		t.Errorf("%d notifications, want 5: %v", len(rc.sink.Seen()), rc.sink.Seen())
+	}
+	if got := testutil.ToFloat64(e.metrics.WebhookSuppressed.WithLabelValues("cap-rule")); got != 1 {
+		t.Errorf("cap-rule suppressions metric %v, want 1", got)
+	}
+}
+
+// TestSilencesAndHoldout: a silence of a customer, of a rule, or expired;
+// a silence set while a delivery waits for its retry; a held-out customer.
+func TestSilencesAndHoldout(t *testing.T) {
+	e := newEnv(t)
+	key := secret(t, 4)
+	rc := newReceiver(t, e.clock, key)
+	ctx := context.Background()
+	now := e.clock.now()
+	add := func(s webhook.Silence) webhook.Silence {
+		t.Helper()
+		s, err := e.store.AddSilence(ctx, s, e.clock.now())
+		if err != nil {
+			t.Fatal(err)
+		}
+		return s
+	}
+	if _, err := e.store.AddSilence(ctx, webhook.Silence{Until: now.Add(time.Hour), Comment: "x"}, now); err == nil {
+		t.Error("a silence of everything was accepted")
+	}
+	add(webhook.Silence{CustomerID: "quiet", Until: now.Add(24 * time.Hour), Comment: "do not contact: legal hold"})
+	add(webhook.Silence{Rule: "nps-detractor", Until: now.Add(24 * time.Hour), Comment: "survey under review"})
+	expired := add(webhook.Silence{CustomerID: "back", Until: now.Add(24 * time.Hour), Comment: "save play running"})
+	if _, err := e.store.ExpireSilence(ctx, expired.ID, now); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := e.store.ExpireSilence(ctx, "nope", now); err != ErrNoSilence {
+		t.Errorf("expire an unknown silence: %v", err)
+	}
+	var failing atomic.Bool
+	failing.Store(true)
+	lateID := alerts.ID("ticket-surge", "late", now) + "-firing"
+	rc.set(func(r *http.Request) int {
+		if failing.Load() && r.Header.Get(webhook.HeaderID) == lateID {
+			return 503
+		}
+		return 0
+	})
+	stop := e.dispatcher(config(endpointTo(rc, "crm", key)), nil)
+	defer stop()
+
+	quiet := alert("ticket-surge", "quiet", alerts.Firing, now)
+	nps := alert("nps-detractor", "c9", alerts.Firing, now)
+	back := alert("ticket-surge", "back", alerts.Firing, now)
+	held := alert("ticket-surge", "held", alerts.Firing, now)
+	held.Holdout = true
+	late := alert("ticket-surge", "late", alerts.Firing, now)
+	e.publish(quiet, nps, back, held, late)
+	waitFor(t, "the unsilenced notification", func() bool { return rc.sink.Seen()[back.EventID()] == 1 })
+	e.retried("crm", late.EventID(), 1)
+	add(webhook.Silence{CustomerID: "late", Rule: "ticket-surge", Until: now.Add(time.Hour), Comment: "account manager already called"})
+	failing.Store(false)
+	e.clock.advance(10 * time.Second)
+	waitFor(t, "the waiting delivery to be suppressed", func() bool { p, _ := e.pending("crm"); return p == 0 })
+	settle()
+	if s := rc.sink.Seen(); len(s) != 1 {
+		t.Errorf("delivered %v, want only %s", s, back.EventID())
+	}
+	supp, err := e.store.Suppressed(ctx, 10)
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := map[string]string{quiet.EventID(): "silenced", nps.EventID(): "silenced", held.EventID(): "holdout", late.EventID(): "silenced"}
+	got := map[string]string{}
+	for _, s := range supp {
+		got[s.EventID] = s.Reason
+	}
+	if fmt.Sprint(got) != fmt.Sprint(want) {
+		t.Errorf("suppressed %v, want %v", got, want)
+	}
+	for _, s := range supp {
+		if s.Reason == "silenced" && !strings.Contains(s.Detail, "until") {
+			t.Errorf("silenced without the silence named: %+v", s)
+		}
+	}
+}
+
+// TestStallGuard: while the watermark lags the wall clock by more than
+// stall_after, absence notifications wait (not dropped, no attempt used);
+// other notifications go; when the watermark catches up, the held ones go.
+func TestStallGuard(t *testing.T) {
+	e := newEnv(t)
+	key := secret(t, 5)
+	rc := newReceiver(t, e.clock, key)
+	behind := e.clock.now().Add(-3 * time.Hour)
+	e.wm.Store(&behind)
+	stop := e.dispatcher(config(endpointTo(rc, "crm", key)), nil)
+	defer stop()
+	vip := alert("vip-no-purchase-180d", "c1", alerts.Firing, behind)
+	surge := alert("ticket-surge", "c2", alerts.Firing, behind)
+	e.publish(vip, surge)
+	waitFor(t, "the event-driven notification", func() bool { return rc.sink.Seen()[surge.EventID()] == 1 })
+	waitFor(t, "the absence notification to be held", func() bool {
+		return testutil.ToFloat64(e.metrics.WebhookHeld) >= 1
+	})
+	e.clock.advance(2 * time.Minute) // past the hold: still stalled, held again
+	settle()
+	if rc.sink.Seen()[vip.EventID()] != 0 || e.attempts("crm", vip.EventID()) != 0 {
+		t.Fatal("an absence notification went out while the watermark was stalled")
+	}
+	caughtUp := e.clock.now().Add(-5 * time.Minute)
+	e.wm.Store(&caughtUp)
+	e.clock.advance(2 * time.Minute)
+	waitFor(t, "the held notification", func() bool { return rc.sink.Seen()[vip.EventID()] == 1 })
+}
+
+// TestOutageExactlyOnce: an endpoint down for an hour while alerts arrive
+// (each alert twice on the topic, and the dispatcher restarted in the
+// middle), then back: the receiver sees every alert exactly once per
+// webhook-id. Secrets, tokens and secret URL paths never reach the log.
+func TestOutageExactlyOnce(t *testing.T) {
+	e := newEnv(t)
+	key := secret(t, 6)
+	rc := newReceiver(t, e.clock, key)
+	var down atomic.Bool
+	down.Store(true)
+	rc.set(func(*http.Request) int {
+		if down.Load() {
+			return 503
+		}
+		return 0
+	})
+	const token = "hubspot-token-Zq81"
+	ep := endpointTo(rc, "crm", key)
+	ep.URL += "/services/T000/B000/secretpath42"
+	ep.Headers = map[string]string{"Authorization": "Bearer " + token}
+	cfg := config(ep)
+	cfg.Caps = webhook.Caps{} // every alert is notified
+	unreachable := &webhook.Endpoint{Name: "gone-host", URL: "http://127.0.0.1:1/hooks/secretpath42", Secrets: []webhook.Secret{key}, Timeout: time.Second}
+	cfg.Endpoints = append(cfg.Endpoints, unreachable)
+
+	var want []alerts.Alert
+	for i := range 20 {
+		want = append(want, alert("ticket-surge", fmt.Sprintf("c%02d", i), alerts.Firing, e.clock.now().Add(-time.Hour)))
+	}
+	stop := e.dispatcher(cfg, nil)
+	e.publish(want[:10]...)
+	e.publish(want[:10]...)
+	waitFor(t, "first attempts", func() bool { return rc.count() >= 10 })
+	stop()
+	e.publish(want[10:]...)
+	e.publish(want...)
+	stop = e.dispatcher(cfg, nil)
+	defer stop()
+	for range 12 { // an hour in 5-minute steps: the endpoint stays down
+		e.clock.advance(5 * time.Minute)
+		time.Sleep(20 * time.Millisecond)
+	}
+	down.Store(false)
+	e.clock.advance(3 * time.Hour) // past the next retry of each (2 h ± 10 %)
+	waitFor(t, "every alert", func() bool { return len(rc.sink.Seen()) == len(want) })
+	e.clock.advance(24 * time.Hour)
+	settle()
+	seen := rc.sink.Seen()
+	for _, a := range want {
+		if seen[a.EventID()] != 1 {
+			t.Errorf("%s received %d times, want exactly once", a.EventID(), seen[a.EventID()])
+		}
+	}
+	if p, _ := e.pending("crm"); p != 0 {
+		t.Errorf("%d deliveries still pending", p)
+	}
+	logs := e.logs.String()
+	for _, s := range []string{token, "secretpath42", base64.StdEncoding.EncodeToString(key)} {
+		if strings.Contains(logs, s) {
+			t.Errorf("the log contains the secret %q", s)
+		}
+	}
+	if !strings.Contains(logs, "gone-host") || !strings.Contains(logs, "127.0.0.1:1") {
+		t.Error("the log does not say which endpoint failed")
+	}
 }
