@@ -32,7 +32,7 @@ func (f *fake) Alerts(_ context.Context, status string, limit int) ([]json.RawMe
 func TestHandler(t *testing.T) {
 	f := &fake{}
 	metrics := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { w.Write([]byte("churnwatch_up 1\n")) })
-	srv := httptest.NewServer(Handler(f, metrics, slog.New(slog.NewTextHandler(io.Discard, nil))))
+	srv := httptest.NewServer(API{Ready: f.Ready, Source: f, Metrics: metrics, Log: slog.New(slog.NewTextHandler(io.Discard, nil))}.Handler())
 	defer srv.Close()
 	get := func(path string) (int, string) {
 		resp, err := http.Get(srv.URL + path)

@@ -17,6 +17,10 @@ Usage:
   churnwatch demo                          everything on this machine: broker on 127.0.0.1:9092,
                                            Redis, the processor, a synthetic population
   churnwatch run [flags]                   the processor against real Kafka and Redis
+                                           (with --webhooks FILE also the webhook dispatcher)
+  churnwatch deliver [flags]               the webhook dispatcher alone
+  churnwatch webhooks check|endpoints|dlq|enable
+                                           validate a webhooks file; inspect, replay, enable
   churnwatch topics [flags]                create or check the topics; show consumer lag
   churnwatch rules check FILE              validate a rules file
   churnwatch rules test FILE EVENTS.jsonl  run events through the rules offline
@@ -37,6 +41,10 @@ func Main(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		err = runCmd(ctx, args[1:], stdout, stderr)
 	case "demo":
 		err = demoCmd(ctx, args[1:], stdout, stderr)
+	case "deliver":
+		err = deliverCmd(ctx, args[1:], stdout, stderr)
+	case "webhooks":
+		err = webhooksCmd(ctx, args[1:], stdout, stderr)
 	case "topics":
 		err = topicsCmd(ctx, args[1:], stdout, stderr)
 	case "rules":

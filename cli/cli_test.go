@@ -3,6 +3,7 @@ package cli
 import (
 	"bytes"
 	"context"
+	"encoding/base64"
 	"os"
 	"path/filepath"
 	"strings"
@@ -51,5 +52,32 @@ func TestRulesTest(t *testing.T) {
 func TestUsage(t *testing.T) {
 	if code, _, errs := run(t, "nope"); code != 2 || !strings.Contains(errs, "unknown command") {
 		t.Errorf("unknown command: %d %q", code, errs)
+	}
+}
+
+func TestWebhooksCheck(t *testing.T) {
+	var out, errb bytes.Buffer
+	if code := Main(context.Background(), []string{"webhooks", "check", "../examples/webhooks.yaml"}, &out, &errb); code != 1 ||
+		!strings.Contains(errb.String(), "HUBSPOT_WEBHOOK_SECRET is not set") {
+		t.Fatalf("without the environment: exit %d, %q", code, errb.String())
+	}
+	secret := "whsec_" + base64.StdEncoding.EncodeToString(bytes.Repeat([]byte{7}, 32))
+	t.Setenv("HUBSPOT_WEBHOOK_SECRET", secret)
+	t.Setenv("HUBSPOT_TOKEN", "pat-na1-secret-token")
+	t.Setenv("SLACK_WEBHOOK_PATH", "T000/B000/secretpath")
+	t.Setenv("SLACK_SIGNING_SECRET", secret)
+	out.Reset()
+	errb.Reset()
+	if code := Main(context.Background(), []string{"webhooks", "check", "../examples/webhooks.yaml"}, &out, &errb); code != 0 {
+		t.Fatalf("exit %d: %s", code, errb.String())
+	}
+	text := out.String()
+	if !strings.Contains(text, "hubspot: https://api.hubapi.com, template hubspot") || !strings.Contains(text, "2 endpoint(s) OK") {
+		t.Errorf("output %q", text)
+	}
+	for _, s := range []string{"secretpath", "pat-na1", strings.TrimPrefix(secret, "whsec_")} {
+		if strings.Contains(text, s) {
+			t.Errorf("check printed the secret %q", s)
+		}
 	}
 }

@@ -19,6 +19,8 @@ func demoCmd(ctx context.Context, args []string, stdout, stderr io.Writer) error
 	fs.IntVar(&o.Days, "days", 365, "days of history backfilled before live traffic")
 	fs.Float64Var(&o.Rate, "rate", 20, "live events per second after the backfill")
 	fs.Int64Var(&o.Seed, "seed", 1, "seed of the synthetic population")
+	fs.StringVar(&o.SinkAddr, "sink", "127.0.0.1:0", "address of the webhook sink the demo delivers to")
+	fs.Float64Var(&o.Holdout, "holdout", 0.1, "share of customers held out of notifications (their alerts carry data.holdout)")
 	rulesFile := fs.String("rules", "builtin", "rules file, or builtin")
 	if err := fs.Parse(args); err != nil {
 		return errUsage

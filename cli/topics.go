@@ -16,6 +16,7 @@ func topicsCmd(ctx context.Context, args []string, stdout, stderr io.Writer) err
 	fs.SetOutput(stderr)
 	brokers := fs.String("brokers", env("brokers", "localhost:9092"), "Kafka brokers (CHURNWATCH_BROKERS)")
 	group := fs.String("group", env("group", "churnwatch"), "consumer group (CHURNWATCH_GROUP)")
+	whGroup := fs.String("webhooks-group", env("webhooks_group", "churnwatch-webhooks"), "consumer group of the webhook dispatcher (CHURNWATCH_WEBHOOKS_GROUP)")
 	parts := fs.Int("partitions", 3, "partitions of newly created source and alert topics")
 	internal := fs.Int("internal-partitions", 12, "partitions of a newly created internal topic")
 	if err := fs.Parse(args); err != nil {
@@ -36,7 +37,7 @@ func topicsCmd(ctx context.Context, args []string, stdout, stderr io.Writer) err
 	if err != nil {
 		return err
 	}
-	lags, err := adm.Lags(ctx, *group+"-source", *group)
+	lags, err := adm.Lags(ctx, *group+"-source", *group, *whGroup)
 	if err != nil {
 		return err
 	}

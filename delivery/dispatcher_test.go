@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"encoding/base64"
+	"errors"
 	"fmt"
 	"log/slog"
 	"net"
@@ -513,7 +514,7 @@ func TestSilencesAndHoldout(t *testing.T) {
 	if _, err := e.store.ExpireSilence(ctx, expired.ID, now); err != nil {
 		t.Fatal(err)
 	}
-	if _, err := e.store.ExpireSilence(ctx, "nope", now); err != ErrNoSilence {
+	if _, err := e.store.ExpireSilence(ctx, "nope", now); !errors.Is(err, webhook.ErrNotFound) {
 		t.Errorf("expire an unknown silence: %v", err)
 	}
 	var failing atomic.Bool

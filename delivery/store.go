@@ -212,18 +212,19 @@ func (s *Store) Suppressed(ctx context.Context, limit int) ([]Suppression, error
 
 // Job is a pending or dead delivery of one alert event to one endpoint.
 type Job struct {
-	Endpoint   string `json:"endpoint"`
-	EventID    string `json:"event_id"`
-	Rule       string `json:"rule"`
-	Customer   string `json:"customer_id"`
-	Status     string `json:"status"`
-	Attempt    int    `json:"attempts"`
-	Absence    bool   `json:"-"`
-	Created    int64  `json:"-"`
-	LastStatus int    `json:"last_status,omitempty"`
-	LastError  string `json:"last_error,omitempty"`
-	DeadReason string `json:"dead_reason,omitempty"`
-	Body       []byte `json:"-"`
+	Endpoint   string     `json:"endpoint"`
+	EventID    string     `json:"event_id"`
+	Rule       string     `json:"rule"`
+	Customer   string     `json:"customer_id"`
+	Status     string     `json:"status"`
+	Attempt    int        `json:"attempts"`
+	Absence    bool       `json:"-"`
+	Created    time.Time  `json:"created_at"`
+	LastStatus int        `json:"last_status,omitempty"`
+	LastError  string     `json:"last_error,omitempty"`
+	DeadReason string     `json:"dead_reason,omitempty"`
+	DeadAt     *time.Time `json:"dead_at,omitempty"`
+	Body       []byte     `json:"-"`
 }
 
 func (j *Job) alertID() string {
@@ -238,7 +239,15 @@ func jobFrom(ep, id string, h map[string]string) *Job {
 		Absence: h["absence"] == "1", LastError: h["last_error"], DeadReason: h["dead_reason"], Body: []byte(h["body"])}
 	j.Attempt, _ = strconv.Atoi(h["attempt"])
 	j.LastStatus, _ = strconv.Atoi(h["last_status"])
-	j.Created, _ = strconv.ParseInt(h["created"], 10, 64)
+	ms := func(k string) time.Time {
+		v, _ := strconv.ParseInt(h[k], 10, 64)
+		return time.UnixMilli(v).UTC()
+	}
+	j.Created = ms("created")
+	if h["dead_at"] != "" {
+		t := ms("dead_at")
+		j.DeadAt = &t
+	}
 	return j
 }
 
@@ -390,9 +399,6 @@ func (s *Store) Disabled(ctx context.Context) (map[string]string, error) {
 	return s.rdb.HGetAll(ctx, s.disabledKey()).Result()
 }
 
-// ErrNoSilence is returned for an unknown silence id.
-var ErrNoSilence = errors.New("no such silence")
-
 // AddSilence stores a new silence and returns it with its id.
 func (s *Store) AddSilence(ctx context.Context, sl webhook.Silence, now time.Time) (webhook.Silence, error) {
 	if err := sl.Validate(now); err != nil {
@@ -432,7 +438,7 @@ func (s *Store) ExpireSilence(ctx context.Context, id string, now time.Time) (we
 	var sl webhook.Silence
 	v, err := s.rdb.HGet(ctx, s.silencesKey(), id).Bytes()
 	if errors.Is(err, redis.Nil) {
-		return sl, ErrNoSilence
+		return sl, fmt.Errorf("silence %q: %w", id, webhook.ErrNotFound)
 	}
 	if err != nil {
 		return sl, err

@@ -2,11 +2,15 @@
 // broker (franz-go's kfake) on 127.0.0.1:9092 that any Kafka client can
 // use, a local Redis, the processor with its admin API, and a synthetic
 // population whose year of history is backfilled first and which then keeps
-// producing live events. Alerts are printed as they fire.
+// producing live events, the webhook dispatcher and a webhook sink that
+// verifies each signed delivery. Alerts and deliveries are printed as they
+// happen.
 package demo
 
 import (
 	"context"
+	"crypto/rand"
+	"encoding/base64"
 	"fmt"
 	"io"
 	"log/slog"
@@ -23,12 +27,15 @@ import (
 
 	"github.com/churnwatch/churnwatch/admin"
 	"github.com/churnwatch/churnwatch/alerts"
+	"github.com/churnwatch/churnwatch/delivery"
 	"github.com/churnwatch/churnwatch/internal/localredis"
+	"github.com/churnwatch/churnwatch/metrics"
 	"github.com/churnwatch/churnwatch/processor"
 	"github.com/churnwatch/churnwatch/redisstate"
 	"github.com/churnwatch/churnwatch/rules"
 	"github.com/churnwatch/churnwatch/synth"
 	"github.com/churnwatch/churnwatch/topics"
+	"github.com/churnwatch/churnwatch/webhook"
 )
 
 // Options of the demo; zero values take the defaults.
@@ -39,6 +46,8 @@ type Options struct {
 	Days      int     // history, default 365
 	Rate      float64 // live events per second after the backfill, default 20
 	Seed      int64
+	SinkAddr  string     // webhook sink, default 127.0.0.1:0 (a free port)
+	Holdout   float64    // share of customers held out of notifications
 	Rules     *rules.Set // default the built-in pack
 	Out       io.Writer  // alert lines and progress
 	Logger    *slog.Logger
@@ -90,9 +99,17 @@ func Run(ctx context.Context, o Options) error {
 	rdb := redis.NewClient(&redis.Options{Addr: rs.Addr})
 	defer rdb.Close()
 
+	sink, sinkLn, secret, err := startSink(o.SinkAddr, out)
+	if err != nil {
+		return err
+	}
+	fmt.Fprintf(out, "webhook http://%s (sink verifying the signature of each delivery; a fresh secret per run)\n", sinkLn.Addr())
+
 	var fired, resolved atomic.Int64
+	mset := metrics.New()
 	cfg := processor.Config{
 		Brokers: brokers, CreateTopics: true, MarkInterval: 200 * time.Millisecond, Logger: o.Logger,
+		Holdout: o.Holdout, Metrics: mset,
 		OnAlert: func(a alerts.Alert) {
 			if a.Status == alerts.Firing {
 				fired.Add(1)
@@ -103,7 +120,22 @@ func Run(ctx context.Context, o Options) error {
 		},
 	}
 	processor.TuneGC()
-	p, err := processor.New(cfg, redisstate.New(rdb, ""), o.Rules)
+	store := redisstate.New(rdb, "")
+	p, err := processor.New(cfg, store, o.Rules)
+	if err != nil {
+		return err
+	}
+	key, err := webhook.ParseSecret(secret)
+	if err != nil {
+		return err
+	}
+	d, err := delivery.New(delivery.Config{
+		Brokers: brokers, Logger: o.Logger, Metrics: mset, Poll: 200 * time.Millisecond,
+		Absence: delivery.TimeDriven(o.Rules), Watermark: store.Clock,
+		Webhooks: &webhook.Config{Caps: webhook.DefaultCaps, StallAfter: time.Hour, Endpoints: []*webhook.Endpoint{{
+			Name: "demo-sink", URL: "http://" + sinkLn.Addr().String() + "/", Secrets: []webhook.Secret{key}, Timeout: 5 * time.Second,
+		}}},
+	}, rdb)
 	if err != nil {
 		return err
 	}
@@ -139,8 +171,11 @@ func Run(ctx context.Context, o Options) error {
 	fmt.Fprintf(out, "api     http://%s/api/alerts?status=firing  http://%s/api/customers/%s\n", ln.Addr(), ln.Addr(), synth.CustomerID(0))
 
 	g, gctx := errgroup.WithContext(ctx)
-	g.Go(func() error { return p.Run(gctx) })
-	g.Go(func() error { return admin.Serve(gctx, ln, admin.Handler(p, p.MetricsHandler(), o.Logger)) })
+	g.Go(func() error { return named("processor", p.Run(gctx)) })
+	api := admin.API{Ready: p.Ready, Source: p, Deliveries: d, Metrics: p.MetricsHandler(), Log: o.Logger}
+	g.Go(func() error { return named("admin API", admin.Serve(gctx, ln, api.Handler())) })
+	g.Go(func() error { return named("webhook dispatcher", d.Run(gctx)) })
+	g.Go(func() error { return named("webhook sink", admin.Serve(gctx, sinkLn, sink)) })
 	g.Go(func() error {
 		// Live traffic starts once the history is on the topics.
 		err := synth.Live(gctx, scfg, o.Rate, time.Now, func(m synth.Message) error {
@@ -152,8 +187,41 @@ func Run(ctx context.Context, o Options) error {
 		return err
 	})
 	err = g.Wait()
-	fmt.Fprintf(out, "stopped: %d alerts fired, %d resolved\n", fired.Load(), resolved.Load())
+	fmt.Fprintf(out, "stopped: %d alerts fired, %d resolved; %d webhook deliveries verified by the sink\n",
+		fired.Load(), resolved.Load(), len(sink.Seen()))
 	return err
+}
+
+func named(what string, err error) error {
+	if err != nil {
+		return fmt.Errorf("%s: %w", what, err)
+	}
+	return nil
+}
+
+// startSink listens for webhook deliveries signed with a fresh secret and
+// prints each verified one.
+func startSink(addr string, out io.Writer) (*webhook.Sink, net.Listener, string, error) {
+	if addr == "" {
+		addr = "127.0.0.1:0"
+	}
+	raw := make([]byte, 32)
+	if _, err := rand.Read(raw); err != nil {
+		return nil, nil, "", err
+	}
+	secret := "whsec_" + base64.StdEncoding.EncodeToString(raw)
+	key, err := webhook.ParseSecret(secret)
+	if err != nil {
+		return nil, nil, "", err
+	}
+	ln, err := net.Listen("tcp", addr)
+	if err != nil {
+		return nil, nil, "", fmt.Errorf("webhook sink: %w", err)
+	}
+	sink := &webhook.Sink{Secrets: []webhook.Secret{key}, OnDelivery: func(d webhook.Delivery) {
+		fmt.Fprintln(out, "webhook "+d.Line())
+	}}
+	return sink, ln, secret, nil
 }
 
 func write(ctx context.Context, w *kafka.Writer, msgs []synth.Message) error {

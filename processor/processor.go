@@ -9,7 +9,6 @@ import (
 	"sync/atomic"
 	"time"
 
-	"github.com/prometheus/client_golang/prometheus/promhttp"
 	"golang.org/x/sync/errgroup"
 
 	"github.com/churnwatch/churnwatch/alerts"
@@ -54,7 +53,7 @@ func (p *Processor) Metrics() *metrics.Set { return p.cfg.Metrics }
 
 // MetricsHandler serves the metrics in the Prometheus text format.
 func (p *Processor) MetricsHandler() http.Handler {
-	return promhttp.HandlerFor(p.cfg.Metrics.Registry, promhttp.HandlerOpts{Registry: p.cfg.Metrics.Registry})
+	return p.cfg.Metrics.Handler()
 }
 
 // Store returns the state store.

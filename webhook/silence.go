@@ -2,6 +2,7 @@ package webhook
 
 import (
 	"errors"
+	"fmt"
 	"time"
 	"unicode/utf8"
 )
@@ -19,7 +20,14 @@ type Silence struct {
 	CreatedAt  time.Time `json:"created_at"`
 }
 
-// Validate reports a silence that cannot be stored.
+// Errors a caller can tell apart (the admin API answers 400 and 404).
+var (
+	ErrInvalid  = errors.New("invalid")
+	ErrNotFound = errors.New("not found")
+)
+
+// Validate reports a silence that cannot be stored; the error wraps
+// ErrInvalid.
 func (s *Silence) Validate(now time.Time) error {
 	var errs []error
 	if s.CustomerID == "" && s.Rule == "" {
@@ -34,7 +42,10 @@ func (s *Silence) Validate(now time.Time) error {
 	if utf8.RuneCountInString(s.Comment) > 1000 || len(s.CustomerID) > 200 || len(s.Rule) > 63 || len(s.CreatedBy) > 200 {
 		errs = append(errs, errors.New("comment is limited to 1000 characters, customer_id and created_by to 200, rule to 63"))
 	}
-	return errors.Join(errs...)
+	if len(errs) > 0 {
+		return fmt.Errorf("%w silence: %w", ErrInvalid, errors.Join(errs...))
+	}
+	return nil
 }
 
 // Active reports whether the silence holds at now.
