@@ -4,8 +4,10 @@ import (
 	"bytes"
 	"context"
 	"encoding/base64"
+	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
 	"log/slog"
 	"net"
 	"net/http"
@@ -658,5 +660,57 @@ func TestOutageExactlyOnce(t *testing.T) {
 	}
 	if !strings.Contains(logs, "gone-host") || !strings.Contains(logs, "127.0.0.1:1") {
 		t.Error("the log does not say which endpoint failed")
+	}
+}
+
+// TestTemplateAndRateLimit: an endpoint with the HubSpot template gets the
+// task body as application/json, signed like any delivery, no faster than
+// its rate limit.
+func TestTemplateAndRateLimit(t *testing.T) {
+	e := newEnv(t)
+	key := secret(t, 8)
+	var mu sync.Mutex
+	var times []time.Time
+	var bodies []map[string]any
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		b, _ := io.ReadAll(r.Body)
+		err := webhook.Verify(r.Header.Get(webhook.HeaderID), r.Header.Get(webhook.HeaderTimestamp), r.Header.Get(webhook.HeaderSignature),
+			b, e.clock.now(), time.Minute, key)
+		var v map[string]any
+		if err != nil || r.Header.Get("Content-Type") != "application/json" || r.Header.Get("Authorization") != "Bearer t0k" || json.Unmarshal(b, &v) != nil {
+			t.Errorf("request: %v, content type %q", err, r.Header.Get("Content-Type"))
+			w.WriteHeader(400)
+			return
+		}
+		mu.Lock()
+		times = append(times, time.Now())
+		bodies = append(bodies, v)
+		mu.Unlock()
+		w.WriteHeader(201)
+	}))
+	defer srv.Close()
+	tpl, err := webhook.ParseTemplate("hubspot", "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	ep := &webhook.Endpoint{Name: "hubspot", URL: srv.URL, Secrets: []webhook.Secret{key}, Template: tpl, Timeout: time.Second,
+		Headers: map[string]string{"Authorization": "Bearer t0k"}, RateLimit: 20, Burst: 1}
+	const n = 8
+	var as []alerts.Alert
+	for i := range n {
+		as = append(as, alert("ticket-surge", fmt.Sprint("r", i), alerts.Firing, e.clock.now()))
+	}
+	e.publish(as...)
+	stop := e.dispatcher(config(ep), nil)
+	defer stop()
+	waitFor(t, "every task", func() bool { mu.Lock(); defer mu.Unlock(); return len(times) == n })
+	mu.Lock()
+	defer mu.Unlock()
+	if span := times[n-1].Sub(times[0]); span < (n-1)*50*time.Millisecond*9/10 {
+		t.Errorf("%d requests within %s, faster than 20 per second", n, span)
+	}
+	props, _ := bodies[0]["properties"].(map[string]any)
+	if props["hs_task_priority"] != "HIGH" || !strings.Contains(fmt.Sprint(props["hs_task_subject"]), "ticket-surge") {
+		t.Errorf("HubSpot task %v", bodies[0])
 	}
 }

@@ -428,3 +428,38 @@ func TestReadiness(t *testing.T) {
 		t.Fatal("ready while the broker is down")
 	}
 }
+
+// TestHoldoutMarked: alerts of customers in the holdout share carry
+// data.holdout: true on the topic; the others false.
+func TestHoldoutMarked(t *testing.T) {
+	var in, out string
+	for i := 0; in == "" || out == ""; i++ {
+		id := "h" + strconv.Itoa(i)
+		if alerts.InHoldout(id, 0.5) {
+			in = id
+		} else {
+			out = id
+		}
+	}
+	t0 := end.Add(-10 * day)
+	var msgs []msg
+	for _, c := range []string{in, out} {
+		for i, s := range []string{"a", "b", "c"} {
+			msgs = append(msgs, ticket(c, s, "opened", t0.Add(time.Duration(i)*time.Hour)))
+		}
+	}
+	e := newEnvWith(t, end, func(c *Config) { c.Holdout = 0.5 })
+	e.produce(msgs...)
+	e.start()
+	e.waitWatermark(end.Add(-5*time.Minute), time.Minute)
+	seen := map[string]bool{}
+	for _, ce := range parseAlerts(t, e.alertsOnTopic()) {
+		if ce.Data.Holdout != (ce.Data.CustomerID == in) {
+			t.Errorf("%s of %s: holdout %v", ce.ID, ce.Data.CustomerID, ce.Data.Holdout)
+		}
+		seen[ce.Data.CustomerID] = true
+	}
+	if !seen[in] || !seen[out] {
+		t.Fatalf("alerts for %v, want both %s and %s", seen, in, out)
+	}
+}
