@@ -388,9 +388,7 @@ func TestOutcomes(t *testing.T) {
 			t.Fatalf("replay: %d, %v", n, err)
 		}
 		waitFor(t, "the replayed delivery", func() bool { return rc.sink.Seen()[a.EventID()] == 1 })
-		if p, d := e.pending("strict"); p != 0 || d != 0 {
-			t.Errorf("after replay: pending %d, dead %d", p, d)
-		}
+		waitFor(t, "the delivery to be done", func() bool { p, d := e.pending("strict"); return p == 0 && d == 0 })
 	})
 
 	t.Run("timeouts until the schedule ends", func(t *testing.T) {
