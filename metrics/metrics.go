@@ -30,6 +30,10 @@ type Set struct {
 	WebhookPending    *prometheus.GaugeVec   // endpoint
 	WebhookDead       *prometheus.GaugeVec   // endpoint
 	WebhookHeld       prometheus.Counter
+
+	ConsumerLag   *prometheus.GaugeVec // group, topic, partition: end offset − committed offset
+	SourceStalled *prometheus.GaugeVec // topic, partition: 1 while records wait but none arrived for a while
+	TimersPending *prometheus.GaugeVec // partition (internal)
 }
 
 // New returns a Set registered in a fresh registry, with the Go runtime
@@ -81,10 +85,20 @@ func New() *Set {
 		WebhookHeld: prometheus.NewCounter(prometheus.CounterOpts{
 			Name: "churnwatch_webhook_held_total", Help: "Times an absence notification was held back because the watermark lags the wall clock (stall guard).",
 		}),
+		ConsumerLag: prometheus.NewGaugeVec(prometheus.GaugeOpts{
+			Name: "churnwatch_consumer_lag", Help: "Messages not yet consumed (end offset − committed offset), per group, topic and partition.",
+		}, []string{"group", "topic", "partition"}),
+		SourceStalled: prometheus.NewGaugeVec(prometheus.GaugeOpts{
+			Name: "churnwatch_source_stalled", Help: "1 while a source partition has unread messages but none was read for the stall timeout.",
+		}, []string{"topic", "partition"}),
+		TimersPending: prometheus.NewGaugeVec(prometheus.GaugeOpts{
+			Name: "churnwatch_timers_pending", Help: "Customers with a pending timer (absence deadline or window edge), per internal partition.",
+		}, []string{"partition"}),
 	}
 	s.Registry.MustRegister(s.EventsIn, s.DeadLetters, s.Alerts, s.BatchSeconds, s.WatermarkDelay,
 		s.TimersFired, s.Errors, s.StatesWritten, s.EventToAlertLag,
 		s.WebhookAttempts, s.WebhookSuppressed, s.WebhookPending, s.WebhookDead, s.WebhookHeld,
+		s.ConsumerLag, s.SourceStalled, s.TimersPending,
 		collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	return s
 }
