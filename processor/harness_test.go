@@ -159,6 +159,30 @@ func evt(id, customer string, at time.Time, fields ...any) string {
 	return string(b)
 }
 
+// lowestWatermark returns the lowest watermark over the internal
+// partitions (zero while one has none).
+func (e *env) lowestWatermark() time.Time {
+	e.t.Helper()
+	var low time.Time
+	for p := range e.cfg.InternalPartitions {
+		b, err := e.store.Watermark(context.Background(), p)
+		if err != nil {
+			e.t.Fatal(err)
+		}
+		if b == nil {
+			return time.Time{}
+		}
+		m, err := decodeMarks(b)
+		if err != nil {
+			e.t.Fatal(err)
+		}
+		if low.IsZero() || m.W.Before(low) {
+			low = m.W
+		}
+	}
+	return low
+}
+
 // waitWatermark waits until every internal partition's watermark reached at.
 func (e *env) waitWatermark(at time.Time, timeout time.Duration) {
 	e.t.Helper()
