@@ -25,6 +25,7 @@ Usage:
   churnwatch rules check FILE              validate a rules file
   churnwatch rules test FILE EVENTS.jsonl  run events through the rules offline
   churnwatch webhook-sink [flags]          receive and verify webhook deliveries, print them
+  churnwatch loadgen [flags]               synthetic events at a steady rate into the source topics
 
 Run "churnwatch COMMAND -h" for the flags of a command.
 `
@@ -51,6 +52,8 @@ func Main(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		err = rulesCmd(args[1:], stdout, stderr)
 	case "webhook-sink":
 		err = sinkCmd(ctx, args[1:], stdout, stderr)
+	case "loadgen":
+		err = loadgenCmd(ctx, args[1:], stdout, stderr)
 	case "help", "-h", "--help":
 		fmt.Fprint(stdout, usage)
 		return 0
