@@ -54,6 +54,8 @@ type API struct {
 	Deliveries Deliveries   // /api/silences, /api/webhooks/…
 	Metrics    http.Handler // /metrics
 	Log        *slog.Logger
+	// KPIs returns the retention KPI report (/api/kpis).
+	KPIs func(ctx context.Context) (any, error)
 }
 
 // Handler returns the API's routes.
@@ -88,6 +90,7 @@ func (a API) Handler() http.Handler {
 	if a.Deliveries != nil {
 		deliveryRoutes(mux, a.Deliveries, log)
 	}
+	kpiRoutes(mux, a.KPIs, log)
 	return mux
 }
 

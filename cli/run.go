@@ -110,7 +110,7 @@ func serve(ctx context.Context, cfg processor.Config, store *redisstate.Store, s
 	if err != nil {
 		return fmt.Errorf("admin HTTP: %w", err)
 	}
-	api := admin.API{Ready: p.Ready, Source: p, Metrics: p.MetricsHandler(), Log: log}
+	api := admin.API{Ready: p.Ready, Source: p, Metrics: p.MetricsHandler(), Log: log, KPIs: p.KPIs}
 	g, gctx := errgroup.WithContext(ctx)
 	if d != nil {
 		api.Deliveries = d

@@ -172,7 +172,7 @@ func Run(ctx context.Context, o Options) error {
 
 	g, gctx := errgroup.WithContext(ctx)
 	g.Go(func() error { return named("processor", p.Run(gctx)) })
-	api := admin.API{Ready: p.Ready, Source: p, Deliveries: d, Metrics: p.MetricsHandler(), Log: o.Logger}
+	api := admin.API{Ready: p.Ready, Source: p, Deliveries: d, Metrics: p.MetricsHandler(), Log: o.Logger, KPIs: p.KPIs}
 	g.Go(func() error { return named("admin API", admin.Serve(gctx, ln, api.Handler())) })
 	g.Go(func() error { return named("webhook dispatcher", d.Run(gctx)) })
 	g.Go(func() error { return named("webhook sink", admin.Serve(gctx, sinkLn, sink)) })

@@ -72,6 +72,11 @@ type Config struct {
 	KeyPrefix string
 	// Metrics receives the processor's metrics; nil creates a fresh set.
 	Metrics *metrics.Set
+	// ChurnInactivity is how long without any event makes a customer
+	// churned, for the retention KPIs. Default 180 days.
+	ChurnInactivity time.Duration
+	// KPIInterval is how often the retention KPIs are recomputed. Default 1 minute.
+	KPIInterval time.Duration
 }
 
 // DefaultSources are the source topics of the contract.
@@ -134,6 +139,12 @@ func (c *Config) setDefaults() {
 	if c.Metrics == nil {
 		c.Metrics = metrics.New()
 	}
+	if c.ChurnInactivity == 0 {
+		c.ChurnInactivity = 180 * 24 * time.Hour
+	}
+	if c.KPIInterval == 0 {
+		c.KPIInterval = time.Minute
+	}
 }
 
 // Validate reports a configuration that cannot work.
@@ -147,6 +158,9 @@ func (c *Config) Validate() error {
 	}
 	if c.Holdout < 0 || c.Holdout > 1 {
 		errs = append(errs, fmt.Errorf("holdout %g: must be a share between 0 and 1, such as 0.1", c.Holdout))
+	}
+	if c.ChurnInactivity < 0 || c.KPIInterval < 0 {
+		errs = append(errs, fmt.Errorf("churn inactivity %s, KPI interval %s: must not be negative", c.ChurnInactivity, c.KPIInterval))
 	}
 	if c.BatchSize < 1 {
 		errs = append(errs, fmt.Errorf("batch size %d: must be at least 1", c.BatchSize))

@@ -28,6 +28,7 @@ type Processor struct {
 	adm      *topics.Admin
 	engine   *engine.Engine
 	segments atomic.Pointer[[2]float64]
+	kpis     kpiState
 
 	sourceJoined, stateJoined atomic.Bool
 }
@@ -117,6 +118,7 @@ func (p *Processor) Run(ctx context.Context) error {
 	g.Go(func() error { return rp.markLoop(ctx) })
 	g.Go(func() error { return w.run(ctx, p.stateJoined.Store) })
 	g.Go(func() error { return p.segmentLoop(ctx) })
+	g.Go(func() error { return p.kpiLoop(ctx) })
 	return g.Wait()
 }
 

@@ -166,7 +166,7 @@ func (w *worker) step(ctx context.Context, log *slog.Logger, partition int, m *m
 		return false, err
 	}
 	batch := redisstate.Batch{Partition: partition, Timers: make(map[string]time.Time, len(ids)), Watermark: m.encode(),
-		Spend: make(map[string]float64), States: make([]*state.Customer, 0, len(ids))}
+		Spend: make(map[string]float64), KPI: make(map[string]redisstate.KPIChange), States: make([]*state.Customer, 0, len(ids))}
 	batch.Clock = wm
 	emit := func(a alerts.Alert) {
 		a.Holdout = alerts.InHoldout(a.CustomerID, w.cfg.Holdout)
@@ -175,6 +175,7 @@ func (w *worker) step(ctx context.Context, log *slog.Logger, partition int, m *m
 	for _, id := range ids {
 		c := states[id]
 		spend, fresh := c.Spend365(), c.Offset < 0
+		facts := redisstate.FactsOf(c)
 		for _, r := range byCustomer[id] {
 			c.Receive(r.e, r.offset)
 		}
@@ -185,6 +186,9 @@ func (w *worker) step(ctx context.Context, log *slog.Logger, partition int, m *m
 		}
 		if s := c.Spend365(); (s != spend || fresh) && !c.Deleted {
 			batch.Spend[id] = s
+		}
+		if f := redisstate.FactsOf(c); f != facts {
+			batch.KPI[id] = redisstate.KPIChange{Old: facts, New: f}
 		}
 		batch.States = append(batch.States, c)
 		batch.Timers[id] = w.engine.NextDue(c)

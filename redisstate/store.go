@@ -114,6 +114,8 @@ type Batch struct {
 	// Spend holds the trailing-365-day spend of customers whose spend
 	// changed, for the segment ranking.
 	Spend map[string]float64
+	// KPI holds the KPI facts of customers whose facts changed.
+	KPI map[string]KPIChange
 }
 
 // Write stores b in one pipeline. The pipeline is not a transaction: after
@@ -121,6 +123,7 @@ type Batch struct {
 func (s *Store) Write(ctx context.Context, b *Batch) error {
 	var buf []byte
 	_, err := s.rdb.Pipelined(ctx, func(p redis.Pipeliner) error {
+		s.writeKPI(ctx, p, b.KPI)
 		for _, c := range b.States {
 			buf = c.AppendBinary(buf[:0])
 			p.Set(ctx, s.k.customer(c.ID), append([]byte(nil), buf...), 0)
