@@ -9,6 +9,8 @@ import (
 	"log/slog"
 	"net"
 	"os"
+	"slices"
+	"strings"
 	"text/tabwriter"
 	"time"
 
@@ -39,49 +41,66 @@ func loadWebhooks(path string, set *rules.Set) (*webhook.Config, error) {
 	return cfg, nil
 }
 
-func openRedis(url string) (*redis.Client, error) {
-	opt, err := redis.ParseURL(url)
+// redisOptions reads a Redis URL: redis://[:password@]host:port/db, or
+// with ?addr=host:port parameters a Redis Cluster (every key churnwatch
+// writes is hash-tagged for it). It returns the client constructor.
+func redisOptions(u string) (func() redis.UniversalClient, error) {
+	if strings.Contains(u, "addr=") {
+		o, err := redis.ParseClusterURL(u)
+		if err != nil {
+			return nil, fmt.Errorf("not a Redis Cluster URL (redis://host:port?addr=host2:port): %w", err)
+		}
+		return func() redis.UniversalClient { return redis.NewClusterClient(o) }, nil
+	}
+	o, err := redis.ParseURL(u)
 	if err != nil {
-		return nil, fmt.Errorf("redis %q: %w (want redis://host:port/db)", url, err)
+		return nil, fmt.Errorf("not a Redis URL (redis://host:port/db): %w", err)
 	}
-	return redis.NewClient(opt), nil
+	return func() redis.UniversalClient { return redis.NewClient(o) }, nil
 }
 
-// deliverFlags are the settings of `churnwatch deliver` and `churnwatch webhooks`.
-type deliverFlags struct {
-	brokers, redisURL, httpAddr, rulesFile, webhooks, group string
+func openRedis(url string) (redis.UniversalClient, error) {
+	open, err := redisOptions(url)
+	if err != nil {
+		return nil, fmt.Errorf("redis: %w", err)
+	}
+	return open(), nil
 }
 
-func (f *deliverFlags) register(fs *flag.FlagSet, withKafka bool) {
-	fs.StringVar(&f.redisURL, "redis", env("redis", "redis://localhost:6379/0"), "Redis URL (CHURNWATCH_REDIS)")
-	fs.StringVar(&f.webhooks, "webhooks", env("webhooks", ""), "webhooks file: endpoints, contact caps (CHURNWATCH_WEBHOOKS)")
-	fs.StringVar(&f.rulesFile, "rules", env("rules", "builtin"), "rules file, or builtin (CHURNWATCH_RULES)")
-	if withKafka {
-		fs.StringVar(&f.brokers, "brokers", env("brokers", "localhost:9092"), "Kafka brokers, host:port,… (CHURNWATCH_BROKERS)")
-		fs.StringVar(&f.httpAddr, "http", env("http", ":8080"), "admin HTTP address (CHURNWATCH_HTTP)")
-		fs.StringVar(&f.group, "webhooks-group", env("webhooks_group", "churnwatch-webhooks"), "consumer group of the dispatcher (CHURNWATCH_WEBHOOKS_GROUP)")
-	}
-}
+// deliverKeys are the settings of `churnwatch deliver`; the webhooks
+// subcommands use webhookKeys.
+var (
+	deliverKeys = []string{"brokers", "redis", "http", "rules", "webhooks", "webhooks_group", "log_format", "log_level"}
+	webhookKeys = []string{"redis", "rules", "webhooks"}
+)
 
-// dispatcher builds a dispatcher from the flags.
-func (f *deliverFlags) dispatcher(log *slog.Logger) (*delivery.Dispatcher, *redis.Client, error) {
-	if f.webhooks == "" {
-		return nil, nil, errors.New("webhooks: no file given (--webhooks FILE or CHURNWATCH_WEBHOOKS)")
+// dispatcher builds a dispatcher from the configuration.
+func dispatcherOf(c *config, log *slog.Logger) (*delivery.Dispatcher, redis.UniversalClient, error) {
+	if c.str("webhooks") == "" {
+		return nil, nil, errors.New("webhooks: no file given (--webhooks FILE, CHURNWATCH_WEBHOOKS or webhooks: in the config file)")
 	}
-	set, err := loadRules(f.rulesFile)
+	set, err := loadRules(c.str("rules"))
 	if err != nil {
 		return nil, nil, fmt.Errorf("rules: %w", err)
 	}
-	wh, err := loadWebhooks(f.webhooks, set)
+	wh, err := loadWebhooks(c.str("webhooks"), set)
 	if err != nil {
 		return nil, nil, err
 	}
-	rdb, err := openRedis(f.redisURL)
+	rdb, err := openRedis(c.str("redis"))
 	if err != nil {
 		return nil, nil, err
+	}
+	brokers := []string{"unused:9092"} // the webhooks subcommands only use Redis
+	if slices.Contains(c.keys, "brokers") {
+		brokers = c.list("brokers")
+	}
+	group := "churnwatch-webhooks"
+	if slices.Contains(c.keys, "webhooks_group") {
+		group = c.str("webhooks_group")
 	}
 	d, err := delivery.New(delivery.Config{
-		Brokers: splitList(f.brokers), Group: f.group, Webhooks: wh, Logger: log,
+		Brokers: brokers, Group: group, Webhooks: wh, Logger: log,
 		Absence: delivery.TimeDriven(set), Watermark: redisstate.New(rdb, "").Clock,
 	}, rdb)
 	if err != nil {
@@ -95,18 +114,17 @@ func (f *deliverFlags) dispatcher(log *slog.Logger) (*delivery.Dispatcher, *redi
 func deliverCmd(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	fs := flag.NewFlagSet("deliver", flag.ContinueOnError)
 	fs.SetOutput(stderr)
-	var f deliverFlags
-	f.register(fs, true)
-	if err := fs.Parse(args); err != nil {
-		return errUsage
+	c, err := parseConfig(fs, args, deliverKeys...)
+	if err != nil {
+		return err
 	}
-	log := slog.New(slog.NewTextHandler(stderr, nil))
-	d, rdb, err := f.dispatcher(log)
+	log := c.logger(stderr)
+	d, rdb, err := dispatcherOf(c, log)
 	if err != nil {
 		return err
 	}
 	defer rdb.Close()
-	ln, err := net.Listen("tcp", f.httpAddr)
+	ln, err := net.Listen("tcp", c.str("http"))
 	if err != nil {
 		return fmt.Errorf("admin HTTP: %w", err)
 	}
@@ -125,7 +143,7 @@ const webhooksUsage = `usage:
   churnwatch webhooks dlq replay [flags] ENDPOINT [EVENT_ID…]
                                                       send dead letters again (all of ENDPOINT without ids)
   churnwatch webhooks enable [flags] ENDPOINT         resume an endpoint disabled by a 410
-flags: --webhooks FILE --redis URL --rules FILE (or CHURNWATCH_WEBHOOKS, CHURNWATCH_REDIS, CHURNWATCH_RULES)
+flags: --webhooks FILE --redis URL --rules FILE --config FILE (or CHURNWATCH_WEBHOOKS, CHURNWATCH_REDIS, …)
 `
 
 // webhooksCmd is `churnwatch webhooks …`: inspect and repair deliveries.
@@ -159,15 +177,13 @@ func webhooksCmd(ctx context.Context, args []string, stdout, stderr io.Writer) e
 	}
 	fs := flag.NewFlagSet("webhooks "+sub, flag.ContinueOnError)
 	fs.SetOutput(stderr)
-	var f deliverFlags
-	f.register(fs, false)
 	limit := fs.Int("limit", 100, "how many to list")
-	if err := fs.Parse(args[1:]); err != nil {
-		return errUsage
+	c, err := parseConfig(fs, args[1:], webhookKeys...)
+	if err != nil {
+		return err
 	}
 	log := slog.New(slog.NewTextHandler(stderr, &slog.HandlerOptions{Level: slog.LevelWarn}))
-	f.brokers = "unused:9092" // these commands only read and write Redis
-	d, rdb, err := f.dispatcher(log)
+	d, rdb, err := dispatcherOf(c, log)
 	if err != nil {
 		return err
 	}

@@ -8,8 +8,6 @@ import (
 	"io"
 	"log/slog"
 	"net"
-	"strconv"
-	"time"
 
 	"golang.org/x/sync/errgroup"
 
@@ -21,81 +19,53 @@ import (
 	"github.com/churnwatch/churnwatch/rules"
 )
 
-// runFlags are the settings of `churnwatch run`; each flag has an env
-// variable CHURNWATCH_<NAME>.
-type runFlags struct {
-	brokers, redisURL, httpAddr, rulesFile, group string
-	webhooks, webhooksGroup                       string
-	lateness                                      time.Duration
-	holdout                                       float64
-	createTopics                                  bool
-}
-
-func (f *runFlags) register(fs *flag.FlagSet) {
-	fs.StringVar(&f.brokers, "brokers", env("brokers", "localhost:9092"), "Kafka brokers, host:port,… (CHURNWATCH_BROKERS)")
-	fs.StringVar(&f.redisURL, "redis", env("redis", "redis://localhost:6379/0"), "Redis URL (CHURNWATCH_REDIS)")
-	fs.StringVar(&f.httpAddr, "http", env("http", ":8080"), "admin HTTP address (CHURNWATCH_HTTP)")
-	fs.StringVar(&f.rulesFile, "rules", env("rules", "builtin"), "rules file, or builtin (CHURNWATCH_RULES)")
-	fs.StringVar(&f.group, "group", env("group", "churnwatch"), "consumer group (CHURNWATCH_GROUP)")
-	lateness, err := time.ParseDuration(env("lateness", "5m"))
-	if err != nil {
-		lateness = -1 // rejected by validation with the key named
-	}
-	fs.DurationVar(&f.lateness, "lateness", lateness, "allowed lateness subtracted from the watermark (CHURNWATCH_LATENESS)")
-	fs.StringVar(&f.webhooks, "webhooks", env("webhooks", ""), "webhooks file; when set, the dispatcher runs in this process (CHURNWATCH_WEBHOOKS)")
-	fs.StringVar(&f.webhooksGroup, "webhooks-group", env("webhooks_group", "churnwatch-webhooks"), "consumer group of the dispatcher (CHURNWATCH_WEBHOOKS_GROUP)")
-	holdout, err := strconv.ParseFloat(env("holdout", "0"), 64)
-	if err != nil {
-		holdout = -1 // rejected by validation with the key named
-	}
-	fs.Float64Var(&f.holdout, "holdout", holdout, "share of customers (0–1) held out of notifications, by a stable hash (CHURNWATCH_HOLDOUT)")
-	fs.BoolVar(&f.createTopics, "create-topics", env("create_topics", "true") == "true", "create missing topics at start (CHURNWATCH_CREATE_TOPICS)")
-}
+// runKeys are the settings of `churnwatch run`.
+var runKeys = []string{"brokers", "redis", "http", "rules", "group", "lateness", "create_topics",
+	"source_partitions", "internal_partitions", "churn_inactivity", "holdout", "webhooks", "webhooks_group",
+	"log_format", "log_level"}
 
 func runCmd(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	fs := flag.NewFlagSet("run", flag.ContinueOnError)
 	fs.SetOutput(stderr)
-	var f runFlags
-	f.register(fs)
-	if err := fs.Parse(args); err != nil {
-		return errUsage
+	c, err := parseConfig(fs, args, runKeys...)
+	if err != nil {
+		return err
 	}
-	log := slog.New(slog.NewTextHandler(stderr, nil))
-	set, err := loadRules(f.rulesFile)
+	log := c.logger(stderr)
+	set, err := loadRules(c.str("rules"))
 	if err != nil {
 		return fmt.Errorf("rules: %w", err)
 	}
-	rdb, err := openRedis(f.redisURL)
+	rdb, err := openRedis(c.str("redis"))
 	if err != nil {
 		return err
 	}
 	defer rdb.Close()
-	if f.lateness < 0 {
-		return errors.New("lateness: must be a non-negative duration such as 5m (CHURNWATCH_LATENESS)")
-	}
 	cfg := processor.Config{
-		Brokers: splitList(f.brokers), Group: f.group, Lateness: f.lateness, Holdout: f.holdout,
-		CreateTopics: f.createTopics, Logger: log, Metrics: metrics.New(),
+		Brokers: c.list("brokers"), Group: c.str("group"), Lateness: c.dur("lateness"), Holdout: c.float("holdout"),
+		CreateTopics: c.bool("create_topics"), SourcePartitions: c.int("source_partitions"),
+		InternalPartitions: c.int("internal_partitions"), ChurnInactivity: c.dur("churn_inactivity"),
+		Logger: log, Metrics: metrics.New(),
 	}
 	if err := cfg.Validate(); err != nil {
 		return err
 	}
 	var d *delivery.Dispatcher
-	if f.webhooks != "" {
-		wh, err := loadWebhooks(f.webhooks, set)
+	if c.str("webhooks") != "" {
+		wh, err := loadWebhooks(c.str("webhooks"), set)
 		if err != nil {
 			return err
 		}
 		store := redisstate.New(rdb, "")
 		d, err = delivery.New(delivery.Config{
-			Brokers: cfg.Brokers, Group: f.webhooksGroup, Webhooks: wh, Logger: log, Metrics: cfg.Metrics,
+			Brokers: cfg.Brokers, Group: c.str("webhooks_group"), Webhooks: wh, Logger: log, Metrics: cfg.Metrics,
 			Absence: delivery.TimeDriven(set), Watermark: store.Clock,
 		}, rdb)
 		if err != nil {
 			return err
 		}
 	}
-	return serve(ctx, cfg, redisstate.New(rdb, ""), set, d, f.httpAddr, log)
+	return serve(ctx, cfg, redisstate.New(rdb, ""), set, d, c.str("http"), log)
 }
 
 // serve runs a processor, the webhook dispatcher d (when not nil) and the

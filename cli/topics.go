@@ -14,20 +14,16 @@ import (
 func topicsCmd(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	fs := flag.NewFlagSet("topics", flag.ContinueOnError)
 	fs.SetOutput(stderr)
-	brokers := fs.String("brokers", env("brokers", "localhost:9092"), "Kafka brokers (CHURNWATCH_BROKERS)")
-	group := fs.String("group", env("group", "churnwatch"), "consumer group (CHURNWATCH_GROUP)")
-	whGroup := fs.String("webhooks-group", env("webhooks_group", "churnwatch-webhooks"), "consumer group of the webhook dispatcher (CHURNWATCH_WEBHOOKS_GROUP)")
-	parts := fs.Int("partitions", 3, "partitions of newly created source and alert topics")
-	internal := fs.Int("internal-partitions", 12, "partitions of a newly created internal topic")
-	if err := fs.Parse(args); err != nil {
-		return errUsage
+	c, err := parseConfig(fs, args, "brokers", "group", "webhooks_group", "source_partitions", "internal_partitions")
+	if err != nil {
+		return err
 	}
-	adm, err := topics.NewAdmin(splitList(*brokers))
+	adm, err := topics.NewAdmin(c.list("brokers"))
 	if err != nil {
 		return err
 	}
 	defer adm.Close()
-	cfg := processor.Config{Brokers: splitList(*brokers), Group: *group, SourcePartitions: *parts, InternalPartitions: *internal}
+	cfg := processor.Config{Brokers: c.list("brokers"), Group: c.str("group"), SourcePartitions: c.int("source_partitions"), InternalPartitions: c.int("internal_partitions")}
 	lines, err := adm.Ensure(ctx, processor.TopicSpecs(cfg))
 	for _, l := range lines {
 		if l != "" {
@@ -37,7 +33,7 @@ func topicsCmd(ctx context.Context, args []string, stdout, stderr io.Writer) err
 	if err != nil {
 		return err
 	}
-	lags, err := adm.Lags(ctx, *group+"-source", *group, *whGroup)
+	lags, err := adm.Lags(ctx, c.str("group")+"-source", c.str("group"), c.str("webhooks_group"))
 	if err != nil {
 		return err
 	}

@@ -1,0 +1,305 @@
+package cli
+
+import (
+	"bytes"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"log/slog"
+	"net/url"
+	"os"
+	"slices"
+	"strconv"
+	"strings"
+	"text/tabwriter"
+	"time"
+
+	"gopkg.in/yaml.v3"
+)
+
+// Settings come from one YAML file (--config, CHURNWATCH_CONFIG), the
+// environment (CHURNWATCH_<KEY>) and flags (--<key> with '-' for '_'); a
+// flag beats the environment, which beats the file, which beats the
+// default.
+
+type kind int
+
+const (
+	text kind = iota
+	list
+	duration
+	number
+	integer
+	boolean
+	choice
+)
+
+type setting struct {
+	key     string
+	kind    kind
+	def     string
+	help    string
+	choices []string
+	secret  bool // masked when printed
+}
+
+var settings = []setting{
+	{key: "brokers", kind: list, def: "localhost:9092", help: "Kafka bootstrap brokers, host:port, comma-separated"},
+	{key: "redis", kind: text, def: "redis://localhost:6379/0", secret: true,
+		help: "Redis URL, redis://[:password@]host:port/db (rediss:// for TLS); add ?addr=host2:port&addr=… for Redis Cluster"},
+	{key: "http", kind: text, def: ":8080", help: "admin HTTP address (health, metrics, API)"},
+	{key: "rules", kind: text, def: "builtin", help: "rules file, or builtin"},
+	{key: "group", kind: text, def: "churnwatch", help: "consumer group of the state stage; the source stage uses <group>-source"},
+	{key: "lateness", kind: duration, def: "5m", help: "allowed lateness subtracted from the event-time watermark"},
+	{key: "create_topics", kind: boolean, def: "true", help: "create missing topics at start"},
+	{key: "source_partitions", kind: integer, def: "3", help: "partitions of source and alert topics created by churnwatch"},
+	{key: "internal_partitions", kind: integer, def: "12", help: "partitions of the internal topic when created: the most instances that share the work"},
+	{key: "churn_inactivity", kind: duration, def: "4320h", help: "inactivity after which a customer counts as churned in the KPIs (180 days)"},
+	{key: "holdout", kind: number, def: "0", help: "share of customers (0–1) held out of notifications, by a stable hash"},
+	{key: "webhooks", kind: text, def: "", help: "webhooks file; when set, `run` also runs the dispatcher"},
+	{key: "webhooks_group", kind: text, def: "churnwatch-webhooks", help: "consumer group of the webhook dispatcher"},
+	{key: "log_format", kind: choice, def: "text", choices: []string{"text", "json"}, help: "log format"},
+	{key: "log_level", kind: choice, def: "info", choices: []string{"debug", "info", "warn", "error"}, help: "least severe level logged"},
+}
+
+func settingOf(key string) *setting {
+	for i := range settings {
+		if settings[i].key == key {
+			return &settings[i]
+		}
+	}
+	panic("no setting " + key)
+}
+
+func flagName(key string) string { return strings.ReplaceAll(key, "_", "-") }
+func envName(key string) string  { return "CHURNWATCH_" + strings.ToUpper(key) }
+
+// config is the effective configuration of one command.
+type config struct {
+	keys []string
+	val  map[string]string
+	from map[string]string // default, file FILE, env NAME, flag --NAME
+}
+
+// flagValue is a string flag that knows whether it is boolean.
+type flagValue struct {
+	s    *string
+	bool bool
+}
+
+func (v flagValue) String() string {
+	if v.s == nil {
+		return ""
+	}
+	return *v.s
+}
+func (v flagValue) Set(s string) error { *v.s = s; return nil }
+func (v flagValue) IsBoolFlag() bool   { return v.bool }
+
+// parseConfig registers the flags of keys (and --config) on fs, parses
+// args and merges defaults, the file, the environment and the flags. Every
+// wrong value is reported with its key, where it came from and the fix.
+func parseConfig(fs *flag.FlagSet, args []string, keys ...string) (*config, error) {
+	flags := map[string]*string{}
+	for _, k := range keys {
+		s := settingOf(k)
+		v := new(string)
+		flags[k] = v
+		fs.Var(flagValue{v, s.kind == boolean}, flagName(k), fmt.Sprintf("%s (env %s, default %q)", s.help, envName(k), s.def))
+	}
+	file := fs.String("config", os.Getenv("CHURNWATCH_CONFIG"), "YAML configuration file (env CHURNWATCH_CONFIG); flags and env override it")
+	if err := fs.Parse(args); err != nil {
+		return nil, errUsage
+	}
+	c := &config{keys: keys, val: map[string]string{}, from: map[string]string{}}
+	for _, k := range keys {
+		c.val[k], c.from[k] = settingOf(k).def, "default"
+	}
+	var errs []error
+	if *file != "" {
+		if err := c.readFile(*file); err != nil {
+			errs = append(errs, err)
+		}
+	}
+	for _, k := range keys {
+		if v, ok := os.LookupEnv(envName(k)); ok {
+			c.val[k], c.from[k] = v, "env "+envName(k)
+		}
+	}
+	fs.Visit(func(f *flag.Flag) {
+		for _, k := range keys {
+			if f.Name == flagName(k) {
+				c.val[k], c.from[k] = *flags[k], "flag --"+f.Name
+			}
+		}
+	})
+	for _, k := range keys {
+		if err := c.check(k); err != nil {
+			errs = append(errs, err)
+		}
+	}
+	return c, errors.Join(errs...)
+}
+
+// readFile merges a YAML file of key: value pairs.
+func (c *config) readFile(path string) error {
+	b, err := os.ReadFile(path)
+	if err != nil {
+		return fmt.Errorf("config file: %w", err)
+	}
+	var m map[string]yaml.Node
+	dec := yaml.NewDecoder(bytes.NewReader(b))
+	if err := dec.Decode(&m); err != nil && !errors.Is(err, io.EOF) {
+		return fmt.Errorf("config file %s: %w", path, err)
+	}
+	var errs []error
+	for k, n := range m {
+		if !slices.ContainsFunc(settings, func(s setting) bool { return s.key == k }) {
+			errs = append(errs, fmt.Errorf("%s:%d: unknown key %q (keys: %s)", path, n.Line, k, strings.Join(allKeys(), ", ")))
+			continue
+		}
+		if !slices.Contains(c.keys, k) {
+			continue // a setting of another command
+		}
+		v := n.Value
+		if n.Kind == yaml.SequenceNode {
+			parts := make([]string, len(n.Content))
+			for i, e := range n.Content {
+				parts[i] = e.Value
+			}
+			v = strings.Join(parts, ",")
+		} else if n.Kind != yaml.ScalarNode {
+			errs = append(errs, fmt.Errorf("%s:%d: %s: want a single value or a list", path, n.Line, k))
+			continue
+		}
+		c.val[k], c.from[k] = v, fmt.Sprintf("file %s:%d", path, n.Line)
+	}
+	return errors.Join(errs...)
+}
+
+func allKeys() []string {
+	ks := make([]string, len(settings))
+	for i, s := range settings {
+		ks[i] = s.key
+	}
+	return ks
+}
+
+// check validates one value; the error names the key, its source and the fix.
+func (c *config) check(k string) error {
+	s, v := settingOf(k), c.val[k]
+	bad := func(want string) error {
+		return fmt.Errorf("%s %q (%s): %s", k, v, c.from[k], want)
+	}
+	switch s.kind {
+	case list:
+		if len(splitList(v)) == 0 {
+			return bad("give at least one host:port, e.g. kafka-1:9092,kafka-2:9092")
+		}
+	case duration:
+		if d, err := time.ParseDuration(v); err != nil || d < 0 {
+			return bad("want a non-negative duration such as 5m, 90s or 4320h")
+		}
+	case number:
+		if f, err := strconv.ParseFloat(v, 64); err != nil || f < 0 || f > 1 {
+			return bad("want a share between 0 and 1, such as 0.1")
+		}
+	case integer:
+		if n, err := strconv.Atoi(v); err != nil || n < 1 || n > 10000 {
+			return bad("want a whole number from 1 to 10000")
+		}
+	case boolean:
+		if _, err := strconv.ParseBool(v); err != nil {
+			return bad("want true or false")
+		}
+	case choice:
+		if !slices.Contains(s.choices, v) {
+			return bad("want one of " + strings.Join(s.choices, ", "))
+		}
+	}
+	if k == "redis" {
+		if _, err := redisOptions(v); err != nil {
+			return bad(err.Error())
+		}
+	}
+	return nil
+}
+
+func (c *config) str(k string) string    { return c.val[k] }
+func (c *config) list(k string) []string { return splitList(c.val[k]) }
+func (c *config) dur(k string) time.Duration {
+	d, _ := time.ParseDuration(c.val[k])
+	return d
+}
+func (c *config) float(k string) float64 {
+	f, _ := strconv.ParseFloat(c.val[k], 64)
+	return f
+}
+func (c *config) int(k string) int {
+	n, _ := strconv.Atoi(c.val[k])
+	return n
+}
+func (c *config) bool(k string) bool {
+	b, _ := strconv.ParseBool(c.val[k])
+	return b
+}
+
+// logger builds the logger the configuration asks for.
+func (c *config) logger(w io.Writer) *slog.Logger {
+	var level slog.Level
+	level.UnmarshalText([]byte(c.val["log_level"])) //nolint:errcheck // checked in check
+	opts := &slog.HandlerOptions{Level: level}
+	if c.val["log_format"] == "json" {
+		return slog.New(slog.NewJSONHandler(w, opts))
+	}
+	return slog.New(slog.NewTextHandler(w, opts))
+}
+
+// masked returns a value fit to print: passwords in URLs and secret
+// settings are replaced.
+func masked(k, v string) string {
+	if !settingOf(k).secret || v == "" {
+		return v
+	}
+	u, err := url.Parse(v)
+	if err != nil || u.Scheme == "" {
+		return "****"
+	}
+	if _, has := u.User.Password(); has {
+		u.User = url.UserPassword(u.User.Username(), "****")
+	}
+	q := u.Query()
+	for name := range q {
+		if strings.Contains(strings.ToLower(name), "password") {
+			q.Set(name, "****")
+		}
+	}
+	u.RawQuery = q.Encode()
+	return strings.Replace(u.String(), "%2A%2A%2A%2A", "****", -1)
+}
+
+// print writes the effective configuration, one key per line.
+func (c *config) print(w io.Writer) error {
+	tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
+	fmt.Fprintln(tw, "KEY\tVALUE\tFROM")
+	for _, k := range c.keys {
+		fmt.Fprintf(tw, "%s\t%s\t%s\n", k, masked(k, c.val[k]), c.from[k])
+	}
+	return tw.Flush()
+}
+
+// configCmd is `churnwatch config print`.
+func configCmd(args []string, stdout, stderr io.Writer) error {
+	if len(args) == 0 || args[0] != "print" {
+		fmt.Fprintln(stderr, "usage: churnwatch config print [--config FILE] [flags]   the effective configuration, secrets masked")
+		return errUsage
+	}
+	fs := flag.NewFlagSet("config print", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	c, err := parseConfig(fs, args[1:], allKeys()...)
+	if err != nil {
+		return err
+	}
+	return c.print(stdout)
+}
