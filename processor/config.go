@@ -60,6 +60,12 @@ type Config struct {
 	// BatchSize and BatchWait bound one processing batch. Defaults 5000 and 20ms.
 	BatchSize int
 	BatchWait time.Duration
+	// LagInterval is how often consumer lag, pending timers and stalled
+	// source partitions are published. Default 10s.
+	LagInterval time.Duration
+	// StallTimeout: a source partition with unread messages from which
+	// nothing was read for this long is reported stalled. Default 1 minute.
+	StallTimeout time.Duration
 	// Now is the wall clock (default time.Now); tests may replace it.
 	Now    func() time.Time
 	Logger *slog.Logger
@@ -126,6 +132,12 @@ func (c *Config) setDefaults() {
 	}
 	if c.BatchWait == 0 {
 		c.BatchWait = 20 * time.Millisecond
+	}
+	if c.LagInterval == 0 {
+		c.LagInterval = 10 * time.Second
+	}
+	if c.StallTimeout == 0 {
+		c.StallTimeout = time.Minute
 	}
 	if c.Now == nil {
 		c.Now = time.Now

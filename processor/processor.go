@@ -119,6 +119,7 @@ func (p *Processor) Run(ctx context.Context) error {
 	g.Go(func() error { return w.run(ctx, p.stateJoined.Store) })
 	g.Go(func() error { return p.segmentLoop(ctx) })
 	g.Go(func() error { return p.kpiLoop(ctx) })
+	g.Go(func() error { return p.healthLoop(ctx, rp, w) })
 	return g.Wait()
 }
 

@@ -30,6 +30,11 @@ type progress struct {
 	next     int64     // next offset to read; <0 until known
 	max      time.Time // highest occurred_at forwarded
 	caughtUp bool      // next reached the end offset at the last check
+	// lastRecord is the wall-clock time records last arrived (or the
+	// partition was assigned); held is set while waitTurn holds it back.
+	lastRecord time.Time
+	held       bool
+	stalled    bool // reported as stalled
 }
 
 // repartitioner is the source stage.
@@ -88,6 +93,7 @@ func (r *repartitioner) partition(ctx context.Context, gen *kafka.Generation, to
 		}
 	}
 	r.mu.Lock()
+	p.lastRecord = r.cfg.Now()
 	r.assigned[src] = p
 	r.mu.Unlock()
 	defer func() {
@@ -124,6 +130,9 @@ func (r *repartitioner) partition(ctx context.Context, gen *kafka.Generation, to
 		if len(buf) == 0 {
 			continue
 		}
+		r.mu.Lock()
+		p.lastRecord = r.cfg.Now()
+		r.mu.Unlock()
 		out, bad = out[:0], bad[:0]
 		counted = [len(counted)]int{}
 		// One arena per batch holds every key and value: two allocations per
@@ -186,13 +195,19 @@ func (r *repartitioner) partition(ctx context.Context, gen *kafka.Generation, to
 // not move the watermark; it would only pile up events that wait in
 // customer state. It returns false when ctx ends.
 func (r *repartitioner) waitTurn(ctx context.Context, p *progress) bool {
+	held := false
 	for {
 		r.mu.Lock()
 		ahead := r.aheadOfSlowest(p)
+		p.held = ahead
+		if !ahead && held {
+			p.lastRecord = r.cfg.Now() // time held back is not time stalled
+		}
 		r.mu.Unlock()
 		if !ahead {
 			return true
 		}
+		held = true
 		select {
 		case <-ctx.Done():
 			return false

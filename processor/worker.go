@@ -41,6 +41,7 @@ type worker struct {
 	store  *redisstate.Store
 	engine *engine.Engine
 	alerts *kafka.Writer
+	owned  owned
 }
 
 func (w *worker) run(ctx context.Context, joined func(bool)) error {
@@ -55,6 +56,8 @@ type received struct {
 
 func (w *worker) partition(ctx context.Context, gen *kafka.Generation, topic string, partition int, offset int64) {
 	log := w.cfg.Logger.With("stage", "state", "partition", partition)
+	w.owned.set(partition, true)
+	defer w.owned.set(partition, false)
 	m := marks{Topics: map[string]int32{}, Marks: map[source]time.Time{}}
 	if err := backoff.Retry(ctx, log, w.cfg.Metrics.Errors, "read watermark", func() error {
 		b, err := w.store.Watermark(ctx, partition)
