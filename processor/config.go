@@ -60,6 +60,9 @@ type Config struct {
 	// BatchSize and BatchWait bound one processing batch. Defaults 5000 and 20ms.
 	BatchSize int
 	BatchWait time.Duration
+	// DrainTimeout bounds how long a batch already fetched may take to be
+	// finished and committed after shutdown or revocation. Default 5s.
+	DrainTimeout time.Duration
 	// LagInterval is how often consumer lag, pending timers and stalled
 	// source partitions are published. Default 10s.
 	LagInterval time.Duration
@@ -132,6 +135,9 @@ func (c *Config) setDefaults() {
 	}
 	if c.BatchWait == 0 {
 		c.BatchWait = 20 * time.Millisecond
+	}
+	if c.DrainTimeout == 0 {
+		c.DrainTimeout = 5 * time.Second
 	}
 	if c.LagInterval == 0 {
 		c.LagInterval = 10 * time.Second

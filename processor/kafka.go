@@ -189,3 +189,12 @@ func commit(ctx context.Context, gen *kafka.Generation, topic string, partition 
 		}
 	}
 }
+
+// drainContext returns a context that outlives ctx by grace: work begun
+// before a shutdown or a revocation is finished and committed, within a
+// bound.
+func drainContext(ctx context.Context, grace time.Duration) (context.Context, context.CancelFunc) {
+	d, cancel := context.WithCancel(context.WithoutCancel(ctx))
+	stop := context.AfterFunc(ctx, func() { time.AfterFunc(grace, cancel) })
+	return d, func() { stop(); cancel() }
+}

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"log/slog"
 	"sort"
 	"strconv"
 	"strings"
@@ -160,15 +161,12 @@ func (r *repartitioner) partition(ctx context.Context, gen *kafka.Generation, to
 			arena = e.AppendBinary(arena)
 			out = append(out, kafka.Message{Key: arena[start:mid:mid], Value: arena[mid:len(arena):len(arena)]})
 		}
-		if len(bad) > 0 {
-			if backoff.Retry(ctx, log, r.cfg.Metrics.Errors, "write dead letters", func() error { return summarize(r.dlq.WriteMessages(ctx, bad...)) }) != nil {
-				return
-			}
-		}
-		if len(out) > 0 {
-			if backoff.Retry(ctx, log, r.cfg.Metrics.Errors, "write internal topic", func() error { return summarize(r.internal.WriteMessages(ctx, out...)) }) != nil {
-				return
-			}
+		// The batch is forwarded and committed even when ctx ends meanwhile,
+		// within DrainTimeout.
+		dctx, dcancel := drainContext(ctx, r.cfg.DrainTimeout)
+		if !r.forward(dctx, log, bad, out) {
+			dcancel()
+			return
 		}
 		for t, n := range counted {
 			if n > 0 {
@@ -183,10 +181,28 @@ func (r *repartitioner) partition(ctx context.Context, gen *kafka.Generation, to
 			p.max = maxAt
 		}
 		r.mu.Unlock()
-		if err := commit(ctx, gen, topic, partition, next); err != nil {
+		err = commit(dctx, gen, topic, partition, next)
+		dcancel()
+		if err != nil || ctx.Err() != nil {
 			return
 		}
 	}
+}
+
+// forward writes a batch's dead letters and internal messages; false when
+// ctx ended first.
+func (r *repartitioner) forward(ctx context.Context, log *slog.Logger, bad, out []kafka.Message) bool {
+	if len(bad) > 0 {
+		if backoff.Retry(ctx, log, r.cfg.Metrics.Errors, "write dead letters", func() error { return summarize(r.dlq.WriteMessages(ctx, bad...)) }) != nil {
+			return false
+		}
+	}
+	if len(out) > 0 {
+		if backoff.Retry(ctx, log, r.cfg.Metrics.Errors, "write internal topic", func() error { return summarize(r.internal.WriteMessages(ctx, out...)) }) != nil {
+			return false
+		}
+	}
+	return true
 }
 
 // waitTurn holds a partition back while it is more than ReadAhead of event

@@ -94,22 +94,25 @@ func (w *worker) partition(ctx context.Context, gen *kafka.Generation, topic str
 		if len(buf) == 0 && !more {
 			continue
 		}
+		// A batch that was fetched is finished and committed even when ctx
+		// ends meanwhile (shutdown, revocation), within DrainTimeout.
+		dctx, dcancel := drainContext(ctx, w.cfg.DrainTimeout)
 		crashed := false
-		if err := backoff.Retry(ctx, log, w.cfg.Metrics.Errors, "process batch", func() error {
+		err := backoff.Retry(dctx, log, w.cfg.Metrics.Errors, "process batch", func() error {
 			var err error
-			more, err = w.step(ctx, log, partition, &m, cache, buf)
+			more, err = w.step(dctx, log, partition, &m, cache, buf)
 			if errors.Is(err, errCrashed) {
 				crashed = true
 				return nil
 			}
 			return err
-		}); err != nil || crashed {
-			return
+		})
+		if err == nil && !crashed && len(buf) > 0 {
+			err = commit(dctx, gen, topic, partition, buf[len(buf)-1].Offset+1)
 		}
-		if len(buf) > 0 {
-			if err := commit(ctx, gen, topic, partition, buf[len(buf)-1].Offset+1); err != nil {
-				return
-			}
+		dcancel()
+		if err != nil || crashed || ctx.Err() != nil {
+			return
 		}
 	}
 }
