@@ -42,6 +42,7 @@ type setting struct {
 	help    string
 	choices []string
 	secret  bool // masked when printed
+	zeroOK  bool // an integer may be 0
 }
 
 var settings = []setting{
@@ -55,6 +56,8 @@ var settings = []setting{
 	{key: "create_topics", kind: boolean, def: "true", help: "create missing topics at start"},
 	{key: "source_partitions", kind: integer, def: "3", help: "partitions of source and alert topics created by churnwatch"},
 	{key: "internal_partitions", kind: integer, def: "12", help: "partitions of the internal topic when created: the most instances that share the work"},
+	{key: "replication", kind: integer, def: "0", zeroOK: true, help: "replication factor of topics created by churnwatch; 0 takes the broker default"},
+	{key: "internal_retention", kind: duration, def: "168h", help: "retention of the internal topic when created: how long a stopped processor may stay down"},
 	{key: "churn_inactivity", kind: duration, def: "4320h", help: "inactivity after which a customer counts as churned in the KPIs (180 days)"},
 	{key: "holdout", kind: number, def: "0", help: "share of customers (0–1) held out of notifications, by a stable hash"},
 	{key: "webhooks", kind: text, def: "", help: "webhooks file; when set, `run` also runs the dispatcher"},
@@ -206,8 +209,12 @@ func (c *config) check(k string) error {
 			return bad("want a share between 0 and 1, such as 0.1")
 		}
 	case integer:
-		if n, err := strconv.Atoi(v); err != nil || n < 1 || n > 10000 {
-			return bad("want a whole number from 1 to 10000")
+		low := 1
+		if s.zeroOK {
+			low = 0
+		}
+		if n, err := strconv.Atoi(v); err != nil || n < low || n > 10000 {
+			return bad(fmt.Sprintf("want a whole number from %d to 10000", low))
 		}
 	case boolean:
 		if _, err := strconv.ParseBool(v); err != nil {

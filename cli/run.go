@@ -21,7 +21,7 @@ import (
 
 // runKeys are the settings of `churnwatch run`.
 var runKeys = []string{"brokers", "redis", "http", "rules", "group", "lateness", "create_topics",
-	"source_partitions", "internal_partitions", "churn_inactivity", "holdout", "webhooks", "webhooks_group",
+	"source_partitions", "internal_partitions", "replication", "internal_retention", "churn_inactivity", "holdout", "webhooks", "webhooks_group",
 	"log_format", "log_level"}
 
 func runCmd(ctx context.Context, args []string, stdout, stderr io.Writer) error {
@@ -45,6 +45,7 @@ func runCmd(ctx context.Context, args []string, stdout, stderr io.Writer) error 
 		Brokers: c.list("brokers"), Group: c.str("group"), Lateness: c.dur("lateness"), Holdout: c.float("holdout"),
 		CreateTopics: c.bool("create_topics"), SourcePartitions: c.int("source_partitions"),
 		InternalPartitions: c.int("internal_partitions"), ChurnInactivity: c.dur("churn_inactivity"),
+		Replication: c.int("replication"), InternalRetention: c.dur("internal_retention"),
 		Logger: log, Metrics: metrics.New(),
 	}
 	if err := cfg.Validate(); err != nil {

@@ -14,7 +14,7 @@ import (
 func topicsCmd(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	fs := flag.NewFlagSet("topics", flag.ContinueOnError)
 	fs.SetOutput(stderr)
-	c, err := parseConfig(fs, args, "brokers", "group", "webhooks_group", "source_partitions", "internal_partitions")
+	c, err := parseConfig(fs, args, "brokers", "group", "webhooks_group", "source_partitions", "internal_partitions", "replication", "internal_retention")
 	if err != nil {
 		return err
 	}
@@ -23,7 +23,8 @@ func topicsCmd(ctx context.Context, args []string, stdout, stderr io.Writer) err
 		return err
 	}
 	defer adm.Close()
-	cfg := processor.Config{Brokers: c.list("brokers"), Group: c.str("group"), SourcePartitions: c.int("source_partitions"), InternalPartitions: c.int("internal_partitions")}
+	cfg := processor.Config{Brokers: c.list("brokers"), Group: c.str("group"), SourcePartitions: c.int("source_partitions"), InternalPartitions: c.int("internal_partitions"),
+		Replication: c.int("replication"), InternalRetention: c.dur("internal_retention")}
 	lines, err := adm.Ensure(ctx, processor.TopicSpecs(cfg))
 	for _, l := range lines {
 		if l != "" {

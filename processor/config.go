@@ -46,6 +46,11 @@ type Config struct {
 	// partitions for sources). Production usually runs `churnwatch topics`.
 	CreateTopics     bool
 	SourcePartitions int // default 3
+	// Replication of created topics; 0 takes the broker default.
+	Replication int
+	// InternalRetention is the retention of the internal topic when
+	// created. Default 7 days.
+	InternalRetention time.Duration
 	// Lateness is subtracted from the watermark. Default 5 minutes.
 	Lateness time.Duration
 	// ReadAhead is how far, in event time, a source partition may be read
@@ -136,6 +141,9 @@ func (c *Config) setDefaults() {
 	if c.BatchWait == 0 {
 		c.BatchWait = 20 * time.Millisecond
 	}
+	if c.InternalRetention == 0 {
+		c.InternalRetention = 7 * 24 * time.Hour
+	}
 	if c.DrainTimeout == 0 {
 		c.DrainTimeout = 5 * time.Second
 	}
@@ -192,4 +200,11 @@ func (c *Config) Validate() error {
 		}
 	}
 	return errors.Join(errs...)
+}
+
+func (c *Config) replication() int16 {
+	if c.Replication <= 0 {
+		return -1
+	}
+	return int16(c.Replication)
 }

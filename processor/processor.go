@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"net/http"
 	"sort"
+	"strconv"
 	"sync/atomic"
 	"time"
 
@@ -71,17 +72,21 @@ func TopicSpecs(cfg Config) []topics.Spec {
 	}
 	sort.Strings(srcs)
 	for _, t := range srcs {
-		s := topics.Spec{Name: t, Partitions: int32(p.cfg.SourcePartitions), Replication: -1}
+		s := topics.Spec{Name: t, Partitions: int32(p.cfg.SourcePartitions), Replication: p.cfg.replication()}
 		if p.cfg.Sources[t] == event.Customer { // profiles: latest wins
 			compact := "compact"
 			s.Configs = map[string]*string{"cleanup.policy": &compact}
 		}
 		specs = append(specs, s)
 	}
+	// The internal topic only carries events until the state stage applied
+	// them; its retention bounds how long a stopped processor may stay down.
+	retention := strconv.FormatInt(p.cfg.InternalRetention.Milliseconds(), 10)
 	return append(specs,
-		topics.Spec{Name: p.cfg.InternalTopic, Partitions: int32(p.cfg.InternalPartitions), Replication: -1},
-		topics.Spec{Name: p.cfg.AlertsTopic, Partitions: int32(p.cfg.SourcePartitions), Replication: -1},
-		topics.Spec{Name: p.cfg.DLQTopic, Partitions: 1, Replication: -1},
+		topics.Spec{Name: p.cfg.InternalTopic, Partitions: int32(p.cfg.InternalPartitions), Replication: p.cfg.replication(),
+			Configs: map[string]*string{"retention.ms": &retention}},
+		topics.Spec{Name: p.cfg.AlertsTopic, Partitions: int32(p.cfg.SourcePartitions), Replication: p.cfg.replication()},
+		topics.Spec{Name: p.cfg.DLQTopic, Partitions: 1, Replication: p.cfg.replication()},
 	)
 }
 

@@ -60,6 +60,16 @@ func (a *Admin) Ensure(ctx context.Context, specs []Spec) ([]string, error) {
 				return out, perr
 			}
 			out[i] = fmt.Sprintf("%s: exists with %d partitions", s.Name, n[s.Name])
+			if s.Partitions > 0 && n[s.Name] < s.Partitions {
+				out[i] += fmt.Sprintf("; fewer than the %d wanted (kafka-topics --alter --partitions %d)", s.Partitions, s.Partitions)
+			}
+			diffs, cerr := a.configDiffs(ctx, s)
+			if cerr != nil {
+				return out, cerr
+			}
+			for _, d := range diffs {
+				out[i] += "; " + d
+			}
 		case err != nil:
 			return out, fmt.Errorf("create topic %s: %w", s.Name, err)
 		default:
@@ -67,6 +77,43 @@ func (a *Admin) Ensure(ctx context.Context, specs []Spec) ([]string, error) {
 		}
 	}
 	return out, nil
+}
+
+// configDiffs compares an existing topic's configuration with the spec
+// and says how to fix each difference.
+func (a *Admin) configDiffs(ctx context.Context, s Spec) ([]string, error) {
+	if len(s.Configs) == 0 {
+		return nil, nil
+	}
+	rcs, err := a.adm.DescribeTopicConfigs(ctx, s.Name)
+	if err != nil {
+		return nil, fmt.Errorf("describe topic %s: %w", s.Name, err)
+	}
+	have := map[string]string{}
+	for _, rc := range rcs {
+		for _, c := range rc.Configs {
+			if c.Value != nil {
+				have[c.Key] = *c.Value
+			}
+		}
+	}
+	var out []string
+	for _, k := range sortedKeys(s.Configs) {
+		if want := *s.Configs[k]; have[k] != want {
+			out = append(out, fmt.Sprintf("%s is %q, want %q (kafka-configs --alter --entity-type topics --entity-name %s --add-config %s=%s)",
+				k, have[k], want, s.Name, k, want))
+		}
+	}
+	return out, nil
+}
+
+func sortedKeys(m map[string]*string) []string {
+	ks := make([]string, 0, len(m))
+	for k := range m {
+		ks = append(ks, k)
+	}
+	sort.Strings(ks)
+	return ks
 }
 
 // Partitions returns the partition count of each existing topic of names.

@@ -30,6 +30,14 @@ func TestEnsureAndLag(t *testing.T) {
 	if err != nil || !strings.Contains(lines[0], "exists with 3 partitions") {
 		t.Fatalf("second ensure: %v %v", lines, err)
 	}
+	compact := "compact"
+	if _, err := adm.Ensure(ctx, []Spec{{Name: "profiles", Partitions: 2, Replication: -1}}); err != nil {
+		t.Fatal(err)
+	}
+	lines, err = adm.Ensure(ctx, []Spec{{Name: "profiles", Partitions: 3, Replication: -1, Configs: map[string]*string{"cleanup.policy": &compact}}})
+	if err != nil || !strings.Contains(lines[0], `cleanup.policy is "delete", want "compact"`) || !strings.Contains(lines[0], "fewer than the 3 wanted") {
+		t.Fatalf("an existing topic without compaction and with too few partitions: %v %v", lines, err)
+	}
 	cl, err := kgo.NewClient(kgo.SeedBrokers(c.ListenAddrs()...), kgo.DefaultProduceTopic("a"))
 	if err != nil {
 		t.Fatal(err)
