@@ -16,12 +16,19 @@ type kpiState struct {
 	once   sync.Once
 	gauges *metrics.KPI
 	latest atomic.Pointer[kpi.Report]
+	// computed is the wall-clock time (Unix ns) of latest.
+	computed atomic.Int64
 }
+
+// kpiFresh is how old a report may be when /api/kpis serves it.
+const kpiFresh = 5 * time.Second
 
 // KPIs returns the latest retention KPI report (a *kpi.Report), computing
 // one if none was yet.
 func (p *Processor) KPIs(ctx context.Context) (any, error) {
-	if r := p.kpis.latest.Load(); r != nil {
+	// A report at most a few seconds old is served as is; an older one is
+	// recomputed on request (the loop refreshes the gauges every KPIInterval).
+	if r := p.kpis.latest.Load(); r != nil && time.Since(time.Unix(0, p.kpis.computed.Load())) < kpiFresh {
 		return r, nil
 	}
 	return p.refreshKPIs(ctx)
@@ -63,6 +70,7 @@ func (p *Processor) refreshKPIs(ctx context.Context) (*kpi.Report, error) {
 		return nil, err
 	}
 	k.latest.Store(r)
+	k.computed.Store(time.Now().UnixNano())
 	k.once.Do(func() { k.gauges = metrics.NewKPI(p.cfg.Metrics.Registry) })
 	setKPIGauges(k.gauges, r)
 	return r, nil
