@@ -81,3 +81,22 @@ func TestConfigErrors(t *testing.T) {
 		t.Errorf("run with a negative lateness: exit %d %q", code, errs)
 	}
 }
+
+// TestREADMEConfigTable: the README's table lists every setting with its
+// env variable, flag and default.
+func TestREADMEConfigTable(t *testing.T) {
+	b, err := os.ReadFile("../README.md")
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, s := range settings {
+		def := s.def
+		if def == "" {
+			def = "(none)"
+		}
+		row := "| `" + s.key + "` | `" + envName(s.key) + "` | `--" + flagName(s.key) + "` | `" + def + "` |"
+		if !strings.Contains(string(b), row) {
+			t.Errorf("README lacks the row %s", row)
+		}
+	}
+}
