@@ -13,6 +13,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/redis/go-redis/v9"
 	"github.com/segmentio/kafka-go"
 	"github.com/twmb/franz-go/pkg/kfake"
 
@@ -47,12 +48,18 @@ func newEnv(t testing.TB, now time.Time) *env { return newEnvWith(t, now, nil) }
 // topics are created.
 func newEnvWith(t testing.TB, now time.Time, edit func(*Config)) *env {
 	t.Helper()
+	rdb, _ := redistest.Start(t)
+	return newEnvOn(t, now, rdb, edit)
+}
+
+// newEnvOn is newEnvWith over a given Redis (a cluster, say).
+func newEnvOn(t testing.TB, now time.Time, rdb redis.UniversalClient, edit func(*Config)) *env {
+	t.Helper()
 	cluster, err := kfake.NewCluster(kfake.NumBrokers(1), kfake.Ports(freePort(t)))
 	if err != nil {
 		t.Fatal(err)
 	}
 	t.Cleanup(cluster.Close)
-	rdb, _ := redistest.Start(t)
 	e := &env{t: t, brokers: cluster.ListenAddrs(), store: redisstate.New(rdb, ""), clock: newClock(now), cluster: cluster}
 	e.cfg = Config{
 		Brokers: e.brokers, CreateTopics: true, InternalPartitions: 4, SourcePartitions: 2,

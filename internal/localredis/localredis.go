@@ -42,6 +42,8 @@ type Options struct {
 	Port int
 	// AllowEmbedded permits miniredis when redis-server is missing.
 	AllowEmbedded bool
+	// Cluster starts the server as a Redis Cluster node (redis-server only).
+	Cluster bool
 }
 
 // Start runs a local Redis and waits until it answers PING.
@@ -74,6 +76,9 @@ func Start(ctx context.Context, o Options) (*Server, error) {
 	s := &Server{Addr: net.JoinHostPort("127.0.0.1", strconv.Itoa(o.Port))}
 	s.args = []string{path, "--port", strconv.Itoa(o.Port), "--bind", "127.0.0.1", "--dir", o.Dir,
 		"--save", "", "--appendonly", aof, "--appendfsync", "everysec", "--logfile", filepath.Join(o.Dir, "redis.log")}
+	if o.Cluster {
+		s.args = append(s.args, "--cluster-enabled", "yes", "--cluster-config-file", filepath.Join(o.Dir, "nodes.conf"))
+	}
 	if err := s.start(ctx); err != nil {
 		return nil, err
 	}

@@ -8,7 +8,9 @@ import (
 	"context"
 	"os"
 	"os/exec"
+	"strings"
 	"testing"
+	"time"
 
 	"github.com/redis/go-redis/v9"
 
@@ -53,4 +55,55 @@ func StartWith(t testing.TB, o localredis.Options) (*redis.Client, *localredis.S
 	c := redis.NewClient(&redis.Options{Addr: s.Addr})
 	t.Cleanup(func() { c.Close() })
 	return c, s
+}
+
+// StartCluster returns a client of a fresh three-node Redis Cluster
+// (redis-server and redis-cli from PATH, each node on a free port); the
+// test is skipped when they are missing, unless CI forbids that.
+func StartCluster(t testing.TB) *redis.ClusterClient {
+	t.Helper()
+	for _, bin := range []string{"redis-server", "redis-cli"} {
+		if _, err := exec.LookPath(bin); err != nil {
+			if os.Getenv("CHURNWATCH_FORBID_MINIREDIS") != "" {
+				t.Fatalf("%s not found: a Redis Cluster test needs it", bin)
+			}
+			t.Skipf("%s not found: no Redis Cluster to test against", bin)
+		}
+	}
+	ctx := context.Background()
+	args := []string{"--cluster", "create"}
+	var addrs []string
+	for range 3 {
+		s, err := localredis.Start(ctx, localredis.Options{Dir: t.TempDir(), Cluster: true})
+		if err != nil {
+			t.Fatalf("start a cluster node: %v", err)
+		}
+		t.Cleanup(s.Stop)
+		addrs = append(addrs, s.Addr)
+	}
+	args = append(append(args, addrs...), "--cluster-replicas", "0", "--cluster-yes")
+	if out, err := exec.Command("redis-cli", args...).CombinedOutput(); err != nil {
+		t.Fatalf("redis-cli --cluster create: %v\n%s", err, out)
+	}
+	c := redis.NewClusterClient(&redis.ClusterOptions{Addrs: addrs})
+	t.Cleanup(func() { c.Close() })
+	deadline := time.Now().Add(20 * time.Second)
+	for {
+		ok := true
+		for _, a := range addrs {
+			n := redis.NewClient(&redis.Options{Addr: a})
+			info, err := n.ClusterInfo(ctx).Result()
+			n.Close()
+			if err != nil || !strings.Contains(info, "cluster_state:ok") {
+				ok = false
+			}
+		}
+		if ok && c.ForEachShard(ctx, func(ctx context.Context, s *redis.Client) error { return s.Ping(ctx).Err() }) == nil {
+			return c
+		}
+		if time.Now().After(deadline) {
+			t.Fatal("the Redis Cluster did not become ready within 20s")
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
 }
