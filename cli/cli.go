@@ -21,6 +21,7 @@ Usage:
   churnwatch deliver [flags]               the webhook dispatcher alone
   churnwatch webhooks check|endpoints|dlq|enable
                                            validate a webhooks file; inspect, replay, enable
+  churnwatch bench [flags]                 the side-by-side benchmark of BENCHMARKS.md (minutes)
   churnwatch config print [flags]          the effective configuration (file, env, flags), secrets masked
   churnwatch topics [flags]                create or check the topics; show consumer lag
   churnwatch rules check FILE              validate a rules file
@@ -47,6 +48,8 @@ func Main(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		err = deliverCmd(ctx, args[1:], stdout, stderr)
 	case "webhooks":
 		err = webhooksCmd(ctx, args[1:], stdout, stderr)
+	case "bench":
+		err = benchCmd(ctx, args[1:], stdout, stderr)
 	case "config":
 		err = configCmd(args[1:], stdout, stderr)
 	case "topics":

@@ -97,28 +97,11 @@ func waitDrained(b *testing.B, adm *topics.Admin, cfg Config, start time.Time) {
 	cfg.setDefaults()
 	deadline := time.Now().Add(2 * time.Minute)
 	caughtUp := func(group string, ends map[string]map[int32]int64) bool {
-		lags, err := adm.Lags(ctx, group)
+		ok, err := adm.Committed(ctx, group, ends)
 		if time.Now().After(deadline) {
-			b.Fatalf("group %s not drained: ends %v lags %+v err %v", group, ends, lags, err)
+			b.Fatalf("group %s not drained: ends %v, %v", group, ends, err)
 		}
-		if err != nil {
-			return false
-		}
-		committed := map[string]map[int32]int64{}
-		for _, l := range lags {
-			if committed[l.Topic] == nil {
-				committed[l.Topic] = map[int32]int64{}
-			}
-			committed[l.Topic][l.Partition] = l.Committed
-		}
-		for t, ps := range ends {
-			for p, end := range ps {
-				if end > 0 && committed[t][p] < end {
-					return false
-				}
-			}
-		}
-		return true
+		return ok
 	}
 	srcEnds, err := adm.EndOffsets(ctx, synth.Topics()...)
 	if err != nil {

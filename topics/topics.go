@@ -204,3 +204,27 @@ func (a *Admin) Lags(ctx context.Context, groups ...string) ([]Lag, error) {
 	})
 	return out, nil
 }
+
+// Committed reports whether group has committed, on every partition of
+// ends with messages, at least the end offset given.
+func (a *Admin) Committed(ctx context.Context, group string, ends map[string]map[int32]int64) (bool, error) {
+	lags, err := a.Lags(ctx, group)
+	if err != nil {
+		return false, err
+	}
+	committed := map[string]map[int32]int64{}
+	for _, l := range lags {
+		if committed[l.Topic] == nil {
+			committed[l.Topic] = map[int32]int64{}
+		}
+		committed[l.Topic][l.Partition] = l.Committed
+	}
+	for t, ps := range ends {
+		for p, end := range ps {
+			if end > 0 && committed[t][p] < end {
+				return false, nil
+			}
+		}
+	}
+	return true, nil
+}

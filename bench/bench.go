@@ -1,0 +1,412 @@
+// Package bench measures churnwatch side by side in one run, on this
+// machine: a synthetic population written into an embedded Kafka-protocol
+// broker (kfake, over TCP) is read by
+//
+//   - a bare consume-and-decode loop (the ceiling: no state at all),
+//   - the real processor against a real redis-server (end to end: decode,
+//     state in Redis, rules, alerts on the alert topic), and
+//   - a per-event variant: the usual design, one Redis read and one write
+//     per event, through the same state and engine code,
+//
+// and reports events per second, their ratios, and Redis memory per
+// customer. `churnwatch bench` prints the table.
+package bench
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"os"
+	"strconv"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/redis/go-redis/v9"
+	"github.com/segmentio/kafka-go"
+	"github.com/twmb/franz-go/pkg/kfake"
+	"golang.org/x/sync/errgroup"
+
+	"github.com/churnwatch/churnwatch/alerts"
+	"github.com/churnwatch/churnwatch/engine"
+	"github.com/churnwatch/churnwatch/event"
+	"github.com/churnwatch/churnwatch/internal/localredis"
+	"github.com/churnwatch/churnwatch/processor"
+	"github.com/churnwatch/churnwatch/redisstate"
+	"github.com/churnwatch/churnwatch/rules"
+	"github.com/churnwatch/churnwatch/state"
+	"github.com/churnwatch/churnwatch/synth"
+	"github.com/churnwatch/churnwatch/topics"
+)
+
+// Options of a run; zero values take the defaults.
+type Options struct {
+	Customers          int // default 100,000
+	Days               int // history per customer, default 30
+	InternalPartitions int // default 4
+	SourcePartitions   int // default 3
+	// NaiveLimit caps the events the per-event variant processes (it is
+	// slow); its rate is measured on that prefix. Default 200,000.
+	NaiveLimit int
+	Out        io.Writer
+	Logger     *slog.Logger
+}
+
+func (o *Options) defaults() {
+	if o.Customers == 0 {
+		o.Customers = 100000
+	}
+	if o.Days == 0 {
+		o.Days = 30
+	}
+	if o.InternalPartitions == 0 {
+		o.InternalPartitions = 4
+	}
+	if o.SourcePartitions == 0 {
+		o.SourcePartitions = 3
+	}
+	if o.NaiveLimit == 0 {
+		o.NaiveLimit = 200000
+	}
+	if o.Out == nil {
+		o.Out = io.Discard
+	}
+	if o.Logger == nil {
+		o.Logger = slog.New(slog.NewTextHandler(io.Discard, nil))
+	}
+}
+
+// Result holds the figures of a run.
+type Result struct {
+	Customers, Events     int
+	Bare, EndToEnd, Naive float64 // events per second
+	NaiveEvents           int
+	RedisBytesPerCustomer float64
+	PeakRSS               int64 // bytes, of this whole process (generator included)
+}
+
+// env is one measurement's broker and Redis.
+type env struct {
+	brokers []string
+	cluster *kfake.Cluster
+	redis   *localredis.Server
+	rdb     *redis.Client
+}
+
+func newEnv(ctx context.Context) (*env, error) {
+	cluster, err := kfake.NewCluster(kfake.NumBrokers(1), kfake.ListenFn(func(network, _ string) (net.Listener, error) {
+		return net.Listen(network, "127.0.0.1:0")
+	}))
+	if err != nil {
+		return nil, err
+	}
+	rs, err := localredis.Start(ctx, localredis.Options{})
+	if err != nil {
+		cluster.Close()
+		return nil, fmt.Errorf("the benchmark needs redis-server (apt-get install redis-server): %w", err)
+	}
+	return &env{brokers: cluster.ListenAddrs(), cluster: cluster, redis: rs, rdb: redis.NewClient(&redis.Options{Addr: rs.Addr})}, nil
+}
+
+func (e *env) close() {
+	e.rdb.Close()
+	e.redis.Stop()
+	e.cluster.Close()
+}
+
+// Run generates the population, writes it and measures the three readers.
+func Run(ctx context.Context, o Options) (*Result, error) {
+	o.defaults()
+	out := o.Out
+	now := time.Now().UTC().Truncate(time.Second)
+	t0 := time.Now()
+	msgs := synth.Generate(synth.Config{Customers: o.Customers, Seed: 1, Start: now.Add(-time.Duration(o.Days) * 24 * time.Hour), End: now})
+	fmt.Fprintf(out, "generated %d events of %d customers over %d days in %s\n", len(msgs), o.Customers, o.Days, since(t0))
+	res := &Result{Customers: o.Customers, Events: len(msgs)}
+
+	e, err := newEnv(ctx)
+	if err != nil {
+		return nil, err
+	}
+	defer e.close()
+	cfg := processor.Config{
+		Brokers: e.brokers, Group: "bench", CreateTopics: true, InternalPartitions: o.InternalPartitions,
+		SourcePartitions: o.SourcePartitions, MarkInterval: 200 * time.Millisecond, Logger: o.Logger,
+	}
+	adm, err := topics.NewAdmin(e.brokers)
+	if err != nil {
+		return nil, err
+	}
+	defer adm.Close()
+	if _, err := adm.Ensure(ctx, processor.TopicSpecs(cfg)); err != nil {
+		return nil, err
+	}
+	t0 = time.Now()
+	if err := write(ctx, e.brokers, msgs); err != nil {
+		return nil, err
+	}
+	fmt.Fprintf(out, "written to the broker in %s\n", since(t0))
+
+	if res.Bare, err = bare(ctx, e.brokers, len(msgs)); err != nil {
+		return nil, fmt.Errorf("bare loop: %w", err)
+	}
+	fmt.Fprintf(out, "bare consume+decode   %10.0f events/s\n", res.Bare)
+
+	baseline, err := usedMemory(ctx, e.rdb)
+	if err != nil {
+		return nil, err
+	}
+	if res.EndToEnd, err = endToEnd(ctx, e, adm, cfg, now); err != nil {
+		return nil, fmt.Errorf("end to end: %w", err)
+	}
+	fmt.Fprintf(out, "end to end            %10.0f events/s\n", res.EndToEnd)
+	used, err := usedMemory(ctx, e.rdb)
+	if err != nil {
+		return nil, err
+	}
+	res.RedisBytesPerCustomer = float64(used-baseline) / float64(o.Customers)
+	res.PeakRSS = peakRSS()
+
+	if err := e.rdb.FlushAll(ctx).Err(); err != nil {
+		return nil, err
+	}
+	res.NaiveEvents = min(o.NaiveLimit, len(msgs))
+	if res.Naive, err = naive(ctx, e.brokers, e.rdb, res.NaiveEvents, now); err != nil {
+		return nil, fmt.Errorf("per-event variant: %w", err)
+	}
+	fmt.Fprintf(out, "per-event round trips %10.0f events/s (first %d events)\n", res.Naive, res.NaiveEvents)
+	return res, nil
+}
+
+func since(t time.Time) time.Duration { return time.Since(t).Round(time.Millisecond) }
+
+func write(ctx context.Context, brokers []string, msgs []synth.Message) error {
+	w := &kafka.Writer{Addr: kafka.TCP(brokers...), Balancer: &kafka.Hash{}, RequiredAcks: kafka.RequireAll,
+		BatchSize: 10000, BatchBytes: 1e6, BatchTimeout: 2 * time.Millisecond, Transport: &kafka.Transport{}}
+	defer w.Close()
+	const chunk = 50000
+	batch := make([]kafka.Message, 0, chunk)
+	for i, m := range msgs {
+		batch = append(batch, kafka.Message{Topic: m.Topic, Key: m.Key, Value: m.Value})
+		if len(batch) == chunk || i == len(msgs)-1 {
+			if err := w.WriteMessages(ctx, batch...); err != nil {
+				return fmt.Errorf("write the population: %w", err)
+			}
+			batch = batch[:0]
+		}
+	}
+	return nil
+}
+
+// eachPartition runs fn concurrently for every partition of the source
+// topics, with a reader at the first offset.
+func eachPartition(ctx context.Context, brokers []string, fn func(ctx context.Context, r *kafka.Reader, typ event.Type, end int64) error) error {
+	adm, err := topics.NewAdmin(brokers)
+	if err != nil {
+		return err
+	}
+	ends, err := adm.EndOffsets(ctx, synth.Topics()...)
+	adm.Close()
+	if err != nil {
+		return err
+	}
+	g, gctx := errgroup.WithContext(ctx)
+	for topic, parts := range ends {
+		for p, end := range parts {
+			if end == 0 {
+				continue
+			}
+			g.Go(func() error {
+				r := kafka.NewReader(kafka.ReaderConfig{Brokers: brokers, Topic: topic, Partition: int(p), MinBytes: 1,
+					MaxBytes: 16 << 20, MaxWait: 100 * time.Millisecond, QueueCapacity: 4096})
+				defer r.Close()
+				if err := r.SetOffset(kafka.FirstOffset); err != nil {
+					return err
+				}
+				return fn(gctx, r, processor.DefaultSources()[topic], end)
+			})
+		}
+	}
+	return g.Wait()
+}
+
+// errEnough stops the readers of the per-event variant.
+var errEnough = errors.New("enough events")
+
+// bare reads and decodes every event, nothing else: the ceiling.
+func bare(ctx context.Context, brokers []string, n int) (float64, error) {
+	start := time.Now()
+	var count atomic.Int64
+	err := eachPartition(ctx, brokers, func(ctx context.Context, r *kafka.Reader, typ event.Type, end int64) error {
+		now := time.Now()
+		for {
+			m, err := r.FetchMessage(ctx)
+			if err != nil {
+				return err
+			}
+			event.Decode(m.Value, typ, now) //nolint:errcheck // invalid events are decoded too: that is the work
+			count.Add(1)
+			if m.Offset+1 >= end {
+				return nil
+			}
+		}
+	})
+	if err != nil {
+		return 0, err
+	}
+	if int(count.Load()) != n {
+		return 0, fmt.Errorf("read %d events, want %d", count.Load(), n)
+	}
+	return float64(n) / time.Since(start).Seconds(), nil
+}
+
+// endToEnd runs the processor until both stages committed everything and
+// the watermark reached the wall clock.
+func endToEnd(ctx context.Context, e *env, adm *topics.Admin, cfg processor.Config, now time.Time) (float64, error) {
+	processor.TuneGC()
+	store := redisstate.New(e.rdb, "")
+	p, err := processor.New(cfg, store, rules.Builtin())
+	if err != nil {
+		return 0, err
+	}
+	srcEnds, err := adm.EndOffsets(ctx, synth.Topics()...)
+	if err != nil {
+		return 0, err
+	}
+	n := int64(0)
+	for _, ps := range srcEnds {
+		for _, end := range ps {
+			n += end
+		}
+	}
+	pctx, cancel := context.WithCancel(ctx)
+	done := make(chan error, 1)
+	start := time.Now()
+	go func() { done <- p.Run(pctx) }()
+	defer func() { cancel(); <-done }()
+	wait := func(what string, ok func() (bool, error)) error {
+		deadline := time.Now().Add(10 * time.Minute)
+		for {
+			if good, err := ok(); good {
+				return nil
+			} else if time.Now().After(deadline) {
+				return fmt.Errorf("%s not reached within 10 minutes (%v)", what, err)
+			}
+			select {
+			case err := <-done:
+				return fmt.Errorf("processor stopped: %w", err)
+			case <-time.After(10 * time.Millisecond):
+			}
+		}
+	}
+	if err := wait("source stage drained", func() (bool, error) { return adm.Committed(ctx, "bench-source", srcEnds) }); err != nil {
+		return 0, err
+	}
+	internalEnds, err := adm.EndOffsets(ctx, "churnwatch-events")
+	if err != nil {
+		return 0, err
+	}
+	if err := wait("state stage drained", func() (bool, error) { return adm.Committed(ctx, "bench", internalEnds) }); err != nil {
+		return 0, err
+	}
+	if err := wait("watermark", func() (bool, error) {
+		wm, err := store.Clock(ctx)
+		return err == nil && !wm.IsZero() && !wm.Before(now.Add(-10*time.Minute)), err
+	}); err != nil {
+		return 0, err
+	}
+	return float64(n) / time.Since(start).Seconds(), nil
+}
+
+// naive is the usual design: per event, read the customer's state from
+// Redis, apply the event with the same engine, write the state back.
+func naive(ctx context.Context, brokers []string, rdb *redis.Client, limit int, now time.Time) (float64, error) {
+	store := redisstate.New(rdb, "naive")
+	eng := engine.New(rules.Builtin(), nil)
+	var count atomic.Int64
+	var locks stripes // one writer per customer: partitions of different topics share customers
+	start := time.Now()
+	err := eachPartition(ctx, brokers, func(ctx context.Context, r *kafka.Reader, typ event.Type, end int64) error {
+		for {
+			m, err := r.FetchMessage(ctx)
+			if err != nil {
+				return err
+			}
+			if count.Add(1) > int64(limit) {
+				return errEnough
+			}
+			ev, err := event.Decode(m.Value, typ, now)
+			if err == nil {
+				if err := applyOne(ctx, store, eng, locks.of(ev.CustomerID), ev, m.Offset); err != nil {
+					return err
+				}
+			}
+			if m.Offset+1 >= end {
+				return nil
+			}
+		}
+	})
+	if err != nil && !errors.Is(err, errEnough) {
+		return 0, err
+	}
+	return float64(min(int(count.Load()), limit)) / time.Since(start).Seconds(), nil
+}
+
+func applyOne(ctx context.Context, store *redisstate.Store, eng *engine.Engine, mu *sync.Mutex, ev event.Event, offset int64) error {
+	mu.Lock()
+	defer mu.Unlock()
+	states, err := store.Load(ctx, []string{ev.CustomerID})
+	if err != nil {
+		return err
+	}
+	c := states[ev.CustomerID]
+	c.Offset = -1 // offsets of different topics are not comparable here; event ids de-duplicate
+	c.Receive(ev, offset)
+	if err := eng.Advance(c, ev.OccurredAt, func(alerts.Alert) {}); err != nil {
+		return err
+	}
+	return store.Write(ctx, &redisstate.Batch{States: []*state.Customer{c}})
+}
+
+// stripes are per-customer locks, by hash.
+type stripes [256]sync.Mutex
+
+func (s *stripes) of(id string) *sync.Mutex {
+	h := uint32(2166136261)
+	for i := 0; i < len(id); i++ {
+		h = (h ^ uint32(id[i])) * 16777619
+	}
+	return &s[h%uint32(len(s))]
+}
+
+func usedMemory(ctx context.Context, rdb *redis.Client) (int64, error) {
+	info, err := rdb.Info(ctx, "memory").Result()
+	if err != nil {
+		return 0, err
+	}
+	for _, line := range strings.Split(info, "\n") {
+		if v, ok := strings.CutPrefix(strings.TrimSpace(line), "used_memory:"); ok {
+			return strconv.ParseInt(v, 10, 64)
+		}
+	}
+	return 0, errors.New("INFO memory has no used_memory")
+}
+
+// peakRSS is the process's peak resident set (VmHWM), 0 where unknown.
+func peakRSS() int64 {
+	b, err := os.ReadFile("/proc/self/status")
+	if err != nil {
+		return 0
+	}
+	for _, line := range strings.Split(string(b), "\n") {
+		if v, ok := strings.CutPrefix(line, "VmHWM:"); ok {
+			kb, _ := strconv.ParseInt(strings.TrimSpace(strings.TrimSuffix(strings.TrimSpace(v), "kB")), 10, 64)
+			return kb << 10
+		}
+	}
+	return 0
+}
