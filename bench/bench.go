@@ -188,18 +188,8 @@ func write(ctx context.Context, brokers []string, msgs []synth.Message) error {
 	w := &kafka.Writer{Addr: kafka.TCP(brokers...), Balancer: &kafka.Hash{}, RequiredAcks: kafka.RequireAll,
 		BatchSize: 10000, BatchBytes: 1e6, BatchTimeout: 2 * time.Millisecond, Transport: &kafka.Transport{}}
 	defer w.Close()
-	const chunk = 50000
-	batch := make([]kafka.Message, 0, chunk)
-	for i, m := range msgs {
-		batch = append(batch, kafka.Message{Topic: m.Topic, Key: m.Key, Value: m.Value})
-		if len(batch) == chunk || i == len(msgs)-1 {
-			if err := w.WriteMessages(ctx, batch...); err != nil {
-				return fmt.Errorf("write the population: %w", err)
-			}
-			batch = batch[:0]
-		}
-	}
-	return nil
+	_, err := synth.Write(ctx, w, msgs)
+	return err
 }
 
 // eachPartition runs fn concurrently for every partition of the source

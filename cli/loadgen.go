@@ -182,20 +182,11 @@ func ensureSourceTopics(ctx context.Context, brokers []string) error {
 
 // writeHistory writes msgs in chunks and returns how many were written.
 func writeHistory(ctx context.Context, w *kafka.Writer, msgs []synth.Message) (int, error) {
-	const chunk = 20000
-	batch := make([]kafka.Message, 0, min(chunk, len(msgs)))
-	written := 0
-	for i, m := range msgs {
-		batch = append(batch, kafka.Message{Topic: m.Topic, Key: m.Key, Value: m.Value})
-		if len(batch) == chunk || i == len(msgs)-1 {
-			if err := w.WriteMessages(ctx, batch...); err != nil {
-				return written, fmt.Errorf("write history: %w", summarizeWrite(err))
-			}
-			written += len(batch)
-			batch = batch[:0]
-		}
+	n, err := synth.Write(ctx, w, msgs)
+	if err != nil {
+		return n, fmt.Errorf("write history: %w", summarizeWrite(err))
 	}
-	return written, nil
+	return n, nil
 }
 
 // live sends live events at rate until ctx ends or, when duration > 0, for

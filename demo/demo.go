@@ -158,7 +158,7 @@ func Run(ctx context.Context, o Options) error {
 	}
 	defer w.Close()
 	t0 := time.Now()
-	if err := write(ctx, w, history); err != nil {
+	if _, err := synth.Write(ctx, w, history); err != nil {
 		return err
 	}
 	fmt.Fprintf(out, "history %d events of %d customers over %d days written in %s; processing…\n",
@@ -222,21 +222,6 @@ func startSink(addr string, out io.Writer) (*webhook.Sink, net.Listener, string,
 		fmt.Fprintln(out, "webhook "+d.Line())
 	}}
 	return sink, ln, secret, nil
-}
-
-func write(ctx context.Context, w *kafka.Writer, msgs []synth.Message) error {
-	const chunk = 20000
-	batch := make([]kafka.Message, 0, chunk)
-	for i, m := range msgs {
-		batch = append(batch, kafka.Message{Topic: m.Topic, Key: m.Key, Value: m.Value})
-		if len(batch) == chunk || i == len(msgs)-1 {
-			if err := w.WriteMessages(ctx, batch...); err != nil {
-				return fmt.Errorf("write history: %w", err)
-			}
-			batch = batch[:0]
-		}
-	}
-	return nil
 }
 
 // loopback makes the broker listen on 127.0.0.1 only.
