@@ -20,6 +20,7 @@ import (
 	"log/slog"
 	"net"
 	"os"
+	"runtime/pprof"
 	"strconv"
 	"strings"
 	"sync"
@@ -52,6 +53,10 @@ type Options struct {
 	// NaiveLimit caps the events the per-event variant processes (it is
 	// slow); its rate is measured on that prefix. Default 200,000.
 	NaiveLimit int
+	// CPUProfile, when set, receives a CPU profile of the end-to-end run.
+	CPUProfile io.Writer
+	// StateCache is the processor's per-partition state cache (0: its default).
+	StateCache int
 	Out        io.Writer
 	Logger     *slog.Logger
 }
@@ -136,6 +141,7 @@ func Run(ctx context.Context, o Options) (*Result, error) {
 	cfg := processor.Config{
 		Brokers: e.brokers, Group: "bench", CreateTopics: true, InternalPartitions: o.InternalPartitions,
 		SourcePartitions: o.SourcePartitions, MarkInterval: 200 * time.Millisecond, Logger: o.Logger,
+		StateCache: o.StateCache,
 	}
 	adm, err := topics.NewAdmin(e.brokers)
 	if err != nil {
@@ -160,7 +166,16 @@ func Run(ctx context.Context, o Options) (*Result, error) {
 	if err != nil {
 		return nil, err
 	}
-	if res.EndToEnd, err = endToEnd(ctx, e, adm, cfg, now); err != nil {
+	if o.CPUProfile != nil {
+		if err := pprof.StartCPUProfile(o.CPUProfile); err != nil {
+			return nil, err
+		}
+	}
+	res.EndToEnd, err = endToEnd(ctx, e, adm, cfg, now)
+	if o.CPUProfile != nil {
+		pprof.StopCPUProfile()
+	}
+	if err != nil {
 		return nil, fmt.Errorf("end to end: %w", err)
 	}
 	fmt.Fprintf(out, "end to end            %10.0f events/s\n", res.EndToEnd)

@@ -5,6 +5,7 @@ import (
 	"flag"
 	"fmt"
 	"io"
+	"os"
 	"text/tabwriter"
 
 	"github.com/churnwatch/churnwatch/bench"
@@ -21,8 +22,18 @@ func benchCmd(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	fs.IntVar(&o.Days, "days", 30, "days of history per customer")
 	fs.IntVar(&o.InternalPartitions, "internal-partitions", 4, "partitions of the internal topic")
 	fs.IntVar(&o.NaiveLimit, "naive-events", 200000, "events the per-event variant processes (it is slow)")
+	profile := fs.String("cpuprofile", "", "write a CPU profile of the end-to-end run to this file (go tool pprof -top FILE)")
+	fs.IntVar(&o.StateCache, "state-cache", 0, "customers kept decoded per internal partition (0: the processor's default)")
 	if err := fs.Parse(args); err != nil {
 		return errUsage
+	}
+	if *profile != "" {
+		f, err := os.Create(*profile)
+		if err != nil {
+			return err
+		}
+		defer f.Close()
+		o.CPUProfile = f
 	}
 	if o.Customers < 1 || o.Days < 1 || o.NaiveLimit < 1 {
 		return fmt.Errorf("--customers, --days and --naive-events must be at least 1")

@@ -121,12 +121,19 @@ type Batch struct {
 // Write stores b in one pipeline. The pipeline is not a transaction: after
 // a crash in the middle, replaying the batch rewrites the same values.
 func (s *Store) Write(ctx context.Context, b *Batch) error {
-	var buf []byte
+	// Every state is encoded into one arena; each value is a slice of it.
+	// When the arena grows, earlier values keep the old backing array, which
+	// is never written again, so no value is copied twice.
+	var arena []byte
+	if len(b.States) > 0 {
+		arena = make([]byte, 0, 512*len(b.States))
+	}
 	_, err := s.rdb.Pipelined(ctx, func(p redis.Pipeliner) error {
 		s.writeKPI(ctx, p, b.KPI)
 		for _, c := range b.States {
-			buf = c.AppendBinary(buf[:0])
-			p.Set(ctx, s.k.customer(c.ID), append([]byte(nil), buf...), 0)
+			start := len(arena)
+			arena = c.AppendBinary(arena)
+			p.Set(ctx, s.k.customer(c.ID), arena[start:len(arena):len(arena)], 0)
 			if c.Deleted {
 				p.ZRem(ctx, s.k.spend(), c.ID)
 			}
