@@ -53,6 +53,12 @@ type Options struct {
 	// NaiveLimit caps the events the per-event variant processes (it is
 	// slow); its rate is measured on that prefix. Default 200,000.
 	NaiveLimit int
+	// Timers is how many due timers the timer phase fires (default 100,000);
+	// LatencyRate and LatencyFor the offered load of the latency phase
+	// (default 10,000 events/s for 20 s). A negative value skips the phase.
+	Timers      int
+	LatencyRate float64
+	LatencyFor  time.Duration
 	// CPUProfile, when set, receives a CPU profile of the end-to-end run.
 	CPUProfile io.Writer
 	// StateCache is the processor's per-partition state cache (0: its default).
@@ -77,11 +83,20 @@ func (o *Options) defaults() {
 	if o.NaiveLimit == 0 {
 		o.NaiveLimit = 200000
 	}
+	if o.Timers == 0 {
+		o.Timers = 100000
+	}
+	if o.LatencyRate == 0 {
+		o.LatencyRate = 10000
+	}
+	if o.LatencyFor == 0 {
+		o.LatencyFor = 20 * time.Second
+	}
 	if o.Out == nil {
 		o.Out = io.Discard
 	}
 	if o.Logger == nil {
-		o.Logger = slog.New(slog.NewTextHandler(io.Discard, nil))
+		o.Logger = quiet()
 	}
 }
 
@@ -92,6 +107,9 @@ type Result struct {
 	NaiveEvents           int
 	RedisBytesPerCustomer float64
 	PeakRSS               int64 // bytes, of this whole process (generator included)
+	TimersFired           time.Duration
+	P50, P99              time.Duration
+	LatencyAlerts         int
 }
 
 // env is one measurement's broker and Redis.
@@ -100,6 +118,7 @@ type env struct {
 	cluster *kfake.Cluster
 	redis   *localredis.Server
 	rdb     *redis.Client
+	once    sync.Once
 }
 
 func newEnv(ctx context.Context) (*env, error) {
@@ -118,9 +137,11 @@ func newEnv(ctx context.Context) (*env, error) {
 }
 
 func (e *env) close() {
-	e.rdb.Close()
-	e.redis.Stop()
-	e.cluster.Close()
+	e.once.Do(func() {
+		e.rdb.Close()
+		e.redis.Stop()
+		e.cluster.Close()
+	})
 }
 
 // Run generates the population, writes it and measures the three readers.
@@ -194,8 +215,24 @@ func Run(ctx context.Context, o Options) (*Result, error) {
 		return nil, fmt.Errorf("per-event variant: %w", err)
 	}
 	fmt.Fprintf(out, "per-event round trips %10.0f events/s (first %d events)\n", res.Naive, res.NaiveEvents)
+	e.close()
+
+	if o.Timers > 0 {
+		if res.TimersFired, err = Timers(ctx, o.Timers); err != nil {
+			return nil, fmt.Errorf("timers: %w", err)
+		}
+		fmt.Fprintf(out, "%d due timers fired in %s\n", o.Timers, res.TimersFired.Round(time.Millisecond))
+	}
+	if o.LatencyRate > 0 {
+		if res.P50, res.P99, res.LatencyAlerts, err = Latency(ctx, o.Customers, o.LatencyRate, o.LatencyFor); err != nil {
+			return nil, fmt.Errorf("latency: %w", err)
+		}
+		fmt.Fprintf(out, "event→alert at %.0f events/s: p50 %s, p99 %s (%d alerts)\n", o.LatencyRate, res.P50, res.P99, res.LatencyAlerts)
+	}
 	return res, nil
 }
+
+func quiet() *slog.Logger { return slog.New(slog.NewTextHandler(io.Discard, nil)) }
 
 func since(t time.Time) time.Duration { return time.Since(t).Round(time.Millisecond) }
 

@@ -5,6 +5,7 @@ import (
 	"os/exec"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/churnwatch/churnwatch/internal/syncbuf"
 )
@@ -16,7 +17,7 @@ func TestRunSmall(t *testing.T) {
 		t.Skip("redis-server not installed")
 	}
 	out := &syncbuf.Buffer{}
-	r, err := Run(context.Background(), Options{Customers: 300, Days: 30, NaiveLimit: 1500, Out: out})
+	r, err := Run(context.Background(), Options{Customers: 300, Days: 30, NaiveLimit: 1500, Timers: -1, LatencyRate: -1, Out: out})
 	if err != nil {
 		t.Fatalf("%v\n%s", err, out)
 	}
@@ -29,4 +30,20 @@ func TestRunSmall(t *testing.T) {
 	if !strings.Contains(out.String(), "end to end") {
 		t.Errorf("output %s", out)
 	}
+}
+
+func TestTimersAndLatencySmall(t *testing.T) {
+	if _, err := exec.LookPath("redis-server"); err != nil {
+		t.Skip("redis-server not installed")
+	}
+	ctx := context.Background()
+	d, err := Timers(ctx, 2000)
+	if err != nil || d <= 0 {
+		t.Fatalf("timers: %s %v", d, err)
+	}
+	p50, p99, n, err := Latency(ctx, 500, 1000, 3*time.Second)
+	if err != nil || n == 0 || p50 <= 0 || p99 < p50 {
+		t.Fatalf("latency: p50 %s p99 %s over %d alerts, %v", p50, p99, n, err)
+	}
+	t.Logf("2000 timers in %s; latency p50 %s p99 %s over %d alerts", d, p50, p99, n)
 }

@@ -7,6 +7,7 @@ import (
 	"io"
 	"os"
 	"text/tabwriter"
+	"time"
 
 	"github.com/churnwatch/churnwatch/bench"
 )
@@ -22,6 +23,9 @@ func benchCmd(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	fs.IntVar(&o.Days, "days", 30, "days of history per customer")
 	fs.IntVar(&o.InternalPartitions, "internal-partitions", 4, "partitions of the internal topic")
 	fs.IntVar(&o.NaiveLimit, "naive-events", 200000, "events the per-event variant processes (it is slow)")
+	fs.IntVar(&o.Timers, "timers", 100000, "due timers fired at once in the timer phase (-1 skips it)")
+	fs.Float64Var(&o.LatencyRate, "latency-rate", 10000, "offered load of the latency phase, events/s (-1 skips it)")
+	fs.DurationVar(&o.LatencyFor, "latency-for", 20*time.Second, "how long the latency phase offers load")
 	profile := fs.String("cpuprofile", "", "write a CPU profile of the end-to-end run to this file (go tool pprof -top FILE)")
 	fs.IntVar(&o.StateCache, "state-cache", 0, "customers kept decoded per internal partition (0: the processor's default)")
 	if err := fs.Parse(args); err != nil {
@@ -57,6 +61,13 @@ func benchCmd(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	row("vs per-event round trips", fmt.Sprintf("%.1f× (%.0f events/s)", r.EndToEnd/r.Naive, r.Naive), "≥ 25×", r.EndToEnd >= 25*r.Naive)
 	row("vs bare consume+decode", fmt.Sprintf("%.0f %% (%.0f events/s)", 100*r.EndToEnd/r.Bare, r.Bare), "≥ 75 %", r.EndToEnd >= 0.75*r.Bare)
 	row(fmt.Sprintf("Redis per customer (%d)", r.Customers), fmt.Sprintf("%.0f bytes", r.RedisBytesPerCustomer), "≤ 400 bytes at 1M customers", r.RedisBytesPerCustomer <= 400)
+	if o.Timers > 0 {
+		row(fmt.Sprintf("%d due timers fired", o.Timers), r.TimersFired.Round(time.Millisecond).String(), "≤ 1 s", r.TimersFired <= time.Second)
+	}
+	if o.LatencyRate > 0 {
+		row(fmt.Sprintf("event→alert p99 at %.0f events/s", o.LatencyRate), fmt.Sprintf("%s (p50 %s, %d alerts)", r.P99, r.P50, r.LatencyAlerts),
+			"≤ 50 ms", r.P99 <= 50*time.Millisecond)
+	}
 	fmt.Fprintf(tw, "peak RSS of this process\t%d MiB\t(generator included)\t\n", r.PeakRSS>>20)
 	return tw.Flush()
 }
