@@ -56,7 +56,10 @@ type Options struct {
 	// Timers is how many due timers the timer phase fires (default 100,000);
 	// LatencyRate and LatencyFor the offered load of the latency phase
 	// (default 10,000 events/s for 20 s). A negative value skips the phase.
-	Timers      int
+	Timers int
+	// Restart is how many customers Redis holds when the restart phase
+	// starts a processor (default 1,000,000).
+	Restart     int
 	LatencyRate float64
 	LatencyFor  time.Duration
 	// CPUProfile, when set, receives a CPU profile of the end-to-end run.
@@ -86,6 +89,9 @@ func (o *Options) defaults() {
 	if o.Timers == 0 {
 		o.Timers = 100000
 	}
+	if o.Restart == 0 {
+		o.Restart = 1000000
+	}
 	if o.LatencyRate == 0 {
 		o.LatencyRate = 10000
 	}
@@ -110,6 +116,8 @@ type Result struct {
 	TimersFired           time.Duration
 	P50, P99              time.Duration
 	LatencyAlerts         int
+	RestartToFirst        time.Duration
+	RestartBytesPerCust   float64 // Redis used_memory over the customers of the restart phase
 }
 
 // env is one measurement's broker and Redis.
@@ -222,6 +230,13 @@ func Run(ctx context.Context, o Options) (*Result, error) {
 			return nil, fmt.Errorf("timers: %w", err)
 		}
 		fmt.Fprintf(out, "%d due timers fired in %s\n", o.Timers, res.TimersFired.Round(time.Millisecond))
+	}
+	if o.Restart > 0 {
+		if res.RestartToFirst, res.RestartBytesPerCust, err = Restart(ctx, o.Restart); err != nil {
+			return nil, fmt.Errorf("restart: %w", err)
+		}
+		fmt.Fprintf(out, "start to first event with %d customers in Redis: %s (%.0f bytes each)\n", o.Restart,
+			res.RestartToFirst.Round(time.Millisecond), res.RestartBytesPerCust)
 	}
 	if o.LatencyRate > 0 {
 		if res.P50, res.P99, res.LatencyAlerts, err = Latency(ctx, o.Customers, o.LatencyRate, o.LatencyFor); err != nil {

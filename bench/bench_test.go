@@ -17,7 +17,7 @@ func TestRunSmall(t *testing.T) {
 		t.Skip("redis-server not installed")
 	}
 	out := &syncbuf.Buffer{}
-	r, err := Run(context.Background(), Options{Customers: 300, Days: 30, NaiveLimit: 1500, Timers: -1, LatencyRate: -1, Out: out})
+	r, err := Run(context.Background(), Options{Customers: 300, Days: 30, NaiveLimit: 1500, Timers: -1, Restart: -1, LatencyRate: -1, Out: out})
 	if err != nil {
 		t.Fatalf("%v\n%s", err, out)
 	}
@@ -40,6 +40,10 @@ func TestTimersAndLatencySmall(t *testing.T) {
 	d, err := Timers(ctx, 2000)
 	if err != nil || d <= 0 {
 		t.Fatalf("timers: %s %v", d, err)
+	}
+	rd, per, err := Restart(ctx, 2000)
+	if err != nil || rd <= 0 || per <= 0 {
+		t.Fatalf("restart: %s %g %v", rd, per, err)
 	}
 	p50, p99, n, err := Latency(ctx, 500, 1000, 3*time.Second)
 	if err != nil || n == 0 || p50 <= 0 || p99 < p50 {

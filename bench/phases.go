@@ -13,9 +13,12 @@ import (
 	"github.com/segmentio/kafka-go"
 
 	"github.com/churnwatch/churnwatch/alerts"
+	"github.com/churnwatch/churnwatch/engine"
+	"github.com/churnwatch/churnwatch/event"
 	"github.com/churnwatch/churnwatch/processor"
 	"github.com/churnwatch/churnwatch/redisstate"
 	"github.com/churnwatch/churnwatch/rules"
+	"github.com/churnwatch/churnwatch/state"
 	"github.com/churnwatch/churnwatch/synth"
 	"github.com/churnwatch/churnwatch/topics"
 )
@@ -223,4 +226,75 @@ func readAll(ctx context.Context, brokers []string, topic string) []kafka.Messag
 		r.Close()
 	}
 	return out
+}
+
+// Restart fills Redis with n customers (each a VIP with one purchase,
+// applied by the engine and written as the processor writes them; their
+// timers are left out, none would be due), starts a processor cold and
+// returns the time from start until its first event is applied and
+// written.
+func Restart(ctx context.Context, n int) (d time.Duration, bytesPerCustomer float64, err error) {
+	e, err := newEnv(ctx)
+	if err != nil {
+		return 0, 0, err
+	}
+	defer e.close()
+	now := time.Now().UTC().Truncate(time.Second)
+	cfg := processor.Config{Brokers: e.brokers, Group: "restart", CreateTopics: true, InternalPartitions: 4, Logger: quiet()}
+	adm, err := topics.NewAdmin(e.brokers)
+	if err != nil {
+		return 0, 0, err
+	}
+	defer adm.Close()
+	if _, err := adm.Ensure(ctx, processor.TopicSpecs(cfg)); err != nil {
+		return 0, 0, err
+	}
+	store := redisstate.New(e.rdb, "")
+	eng := engine.New(rules.Builtin(), nil)
+	const chunk = 10000
+	for lo := 0; lo < n; lo += chunk {
+		var b redisstate.Batch
+		for i := lo; i < min(lo+chunk, n); i++ {
+			id := synth.CustomerID(i)
+			c := state.New(id)
+			at := now.Add(-time.Duration(i%300) * 24 * time.Hour)
+			for k, js := range [][]byte{eventJSON("p-"+id, id, at, "tier", "vip"), eventJSON("o-"+id, id, at.Add(time.Hour), "amount", 10)} {
+				typ := []event.Type{event.Customer, event.Purchase}[k]
+				ev, err := event.Decode(js, typ, now)
+				if err != nil {
+					return 0, 0, err
+				}
+				c.Receive(ev, int64(k))
+			}
+			if err := eng.Advance(c, now, func(alerts.Alert) {}); err != nil {
+				return 0, 0, err
+			}
+			b.States = append(b.States, c)
+		}
+		if err := store.Write(ctx, &b); err != nil {
+			return 0, 0, err
+		}
+	}
+	used, err := usedMemory(ctx, e.rdb)
+	if err != nil {
+		return 0, 0, err
+	}
+	bytesPerCustomer = float64(used) / float64(n)
+	r, err := start(ctx, cfg, store)
+	if err != nil {
+		return 0, 0, err
+	}
+	t0 := time.Now()
+	defer r.stop()
+	id := synth.CustomerID(n + 1)
+	if err := write(ctx, e.brokers, []synth.Message{{Topic: "purchases", Key: []byte(id), Value: eventJSON("first-"+id, id, now.Add(-10*time.Minute), "amount", 5)}}); err != nil {
+		return 0, 0, err
+	}
+	if err := r.until("the first event applied", 5*time.Minute, func() bool {
+		c, err := store.Customer(ctx, id)
+		return err == nil && c != nil && c.Purchases.Count == 1
+	}); err != nil {
+		return 0, 0, err
+	}
+	return time.Since(t0), bytesPerCustomer, nil
 }
