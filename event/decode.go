@@ -4,12 +4,15 @@ import (
 	"errors"
 	"fmt"
 	"math"
+	"reflect"
+	"strconv"
 	"strings"
 	"time"
 	"unicode"
 	"unicode/utf8"
 
-	json "github.com/goccy/go-json"
+	"github.com/goccy/go-json/jsontext"
+	json "github.com/goccy/go-json/v2"
 )
 
 // Limits on input; a message beyond them is bad input.
@@ -21,7 +24,18 @@ const (
 	MaxAttrKey      = 128
 	MaxAttrValue    = 1024
 	MaxFuture       = time.Hour // occurred_at may lead the wall clock by this much
+	// MaxNumber bounds amount and usage value. No real purchase or usage
+	// figure comes near it, and it keeps every sum the state keeps finite
+	// (2^63 events of it are about 1e34): an infinite total would make the
+	// customer's alerts impossible to encode as JSON and stop processing.
+	MaxNumber = 1e15
 )
+
+// MinTime is the earliest occurred_at and signed_up_at accepted: the Unix
+// epoch. Earlier times are out of range: no churn event predates it, and
+// the usual serialisation of an unset time upstream (0001-01-01T00:00:00Z,
+// Go's zero time) is what the state means by "never".
+var MinTime = time.Unix(0, 0).UTC()
 
 // Error is a validation error: the human-readable reason a message was
 // rejected, as written to the churnwatch-error header of the dead letter.
@@ -63,6 +77,13 @@ type wire struct {
 // event type is topicType (Unknown when the topic has none). now is the wall
 // clock: an occurred_at more than MaxFuture after it is rejected, so a bad
 // clock upstream can never drag event time forward. Every error is an *Error.
+//
+// Field names match exactly, as the contract spells them: "Customer_id" is
+// an unknown field, ignored like any other, so the message then lacks
+// customer_id. A name repeated in one object, at any depth, makes the
+// message invalid JSON (RFC 7493 §2.3): JSON parsers disagree on which
+// value wins, so no value is taken. Times are RFC 3339 as written
+// (2006-01-02T15:04:05[.frac](Z|±hh:mm)), from MinTime on.
 func Decode(data []byte, topicType Type, now time.Time) (Event, error) {
 	var e Event
 	if len(data) == 0 {
@@ -78,7 +99,7 @@ func Decode(data []byte, topicType Type, now time.Time) (Event, error) {
 		return e, err
 	}
 	var w wire
-	if err := json.Unmarshal(data, &w); err != nil {
+	if err := json.Unmarshal(data, &w); err != nil { // exact names, no duplicates
 		return e, bad("invalid JSON: %s", jsonReason(err))
 	}
 	var err error
@@ -124,7 +145,7 @@ func (e *Event) purchase(w *wire) error {
 	if w.Amount == nil {
 		return bad("missing required field amount")
 	}
-	if err := number("amount", *w.Amount, 0, math.MaxFloat64); err != nil {
+	if err := number("amount", *w.Amount, 0, MaxNumber); err != nil {
 		return err
 	}
 	e.Amount = *w.Amount
@@ -177,7 +198,7 @@ func (e *Event) usage(w *wire) error {
 	}
 	e.Value = 1
 	if w.Value != nil {
-		if err := number("value", *w.Value, 0, math.MaxFloat64); err != nil {
+		if err := number("value", *w.Value, 0, MaxNumber); err != nil {
 			return err
 		}
 		e.Value = *w.Value
@@ -261,16 +282,67 @@ func ident(field string, s *string, required bool) (string, error) {
 }
 
 func parseTime(field, s string) (time.Time, error) {
+	if !rfc3339(s) {
+		return time.Time{}, bad("%s %.60q is not an RFC 3339 time", field, s)
+	}
 	t, err := time.Parse(time.RFC3339Nano, s)
 	if err != nil {
 		return time.Time{}, bad("%s %.60q is not an RFC 3339 time", field, s)
 	}
-	return t.UTC().Truncate(time.Microsecond), nil
+	switch t = t.UTC(); {
+	case t.Before(MinTime):
+		return time.Time{}, bad("%s %.60s is before %s", field, s, MinTime.Format(time.RFC3339))
+	case t.Year() > 9999: // 9999-12-31T23:00:00-01:00: no longer an RFC 3339 time in UTC
+		return time.Time{}, bad("%s %.60s is after 9999-12-31T23:59:59Z", field, s)
+	}
+	return t.Truncate(time.Microsecond), nil
+}
+
+// rfc3339 reports whether s has the shape of an RFC 3339 date-time:
+// yyyy-mm-ddThh:mm:ss, an optional fraction, then Z or ±hh:mm with an
+// offset below 24 hours. time.Parse checks the ranges of the fields but
+// also takes one-digit hours, a comma before the fraction and offsets of
+// 24 hours and more, none of which RFC 3339 allows.
+func rfc3339(s string) bool {
+	const shape = "dddd-dd-ddTdd:dd:dd"
+	if len(s) < len(shape)+1 {
+		return false
+	}
+	for i := range len(shape) {
+		if c := s[i]; shape[i] == 'd' && (c < '0' || c > '9') || shape[i] != 'd' && c != shape[i] {
+			return false
+		}
+	}
+	rest := s[len(shape):]
+	if rest[0] == '.' {
+		i := 1
+		for i < len(rest) && rest[i] >= '0' && rest[i] <= '9' {
+			i++
+		}
+		if i == 1 {
+			return false
+		}
+		rest = rest[i:]
+	}
+	if rest == "Z" {
+		return true
+	}
+	return len(rest) == 6 && (rest[0] == '+' || rest[0] == '-') && rest[3] == ':' &&
+		digits(rest[1:3]) && digits(rest[4:6]) && rest[1:3] < "24" && rest[4:6] < "60"
+}
+
+func digits(s string) bool {
+	for i := range len(s) {
+		if s[i] < '0' || s[i] > '9' {
+			return false
+		}
+	}
+	return true
 }
 
 func number(field string, v, lo, hi float64) error {
 	if math.IsNaN(v) || math.IsInf(v, 0) || v < lo || v > hi {
-		return bad("%s %g is out of range (≥ %g)", field, v, lo)
+		return bad("%s %g is out of range (%g to %g)", field, v, lo, hi)
 	}
 	return nil
 }
@@ -319,14 +391,83 @@ func checkDepth(data []byte) error {
 	return nil
 }
 
+// jsonReason words a JSON error for the churnwatch-error header: the field
+// and what was wrong with its value, or the syntax error, at most 200 bytes
+// of valid UTF-8.
 func jsonReason(err error) string {
-	var te *json.UnmarshalTypeError
-	if errors.As(err, &te) {
-		return fmt.Sprintf("field %s must be %s, got %s", te.Field, te.Type, te.Value)
+	var se *json.SemanticError
+	var syn *jsontext.SyntacticError
+	if errors.As(err, &se) && se.GoType != nil && !errors.As(se.Err, &syn) {
+		got := kindName(se.JSONKind)
+		field := fieldName(se.JSONPointer)
+		switch {
+		case field == "":
+			return "want a JSON object, got " + got
+		case se.JSONKind == '0' && se.Err != nil:
+			return clip(fmt.Sprintf("field %s: number %.40s is out of range of %s", field, se.JSONValue, typeName(se.GoType)))
+		default:
+			return clip(fmt.Sprintf("field %s must be %s, got %s", field, typeName(se.GoType), got))
+		}
 	}
-	s := err.Error()
-	if len(s) > 200 {
-		s = s[:200]
+	return clip(strings.TrimPrefix(err.Error(), "jsontext: "))
+}
+
+func kindName(k jsontext.Kind) string {
+	switch k {
+	case '"':
+		return "string"
+	case '0':
+		return "number"
+	case 't', 'f':
+		return "boolean"
+	case 'n':
+		return "null"
+	case '{':
+		return "object"
+	case '[':
+		return "array"
 	}
-	return s
+	return "another value"
+}
+
+func typeName(t reflect.Type) string {
+	for t.Kind() == reflect.Pointer {
+		t = t.Elem()
+	}
+	switch t.Kind() {
+	case reflect.Map, reflect.Struct:
+		return "object"
+	}
+	return t.String()
+}
+
+// fieldName is a JSON pointer as a dotted path (attributes.plan), quoted
+// when a name in it is not plain.
+func fieldName(p jsontext.Pointer) string {
+	var b strings.Builder
+	for tok := range p.Tokens() {
+		if b.Len() > 0 {
+			b.WriteByte('.')
+		}
+		if tok == "" || len(tok) > 60 || strings.ContainsFunc(tok, func(r rune) bool {
+			return r == '.' || r == '"' || !unicode.IsPrint(r) || unicode.IsSpace(r)
+		}) {
+			tok = strconv.QuoteToASCII(clipTo(tok, 60))
+		}
+		b.WriteString(tok)
+	}
+	return b.String()
+}
+
+func clip(s string) string { return clipTo(s, 200) }
+
+// clipTo cuts s to at most n bytes without splitting a character.
+func clipTo(s string, n int) string {
+	if len(s) <= n {
+		return s
+	}
+	for n > 0 && !utf8.RuneStart(s[n]) {
+		n--
+	}
+	return s[:n]
 }
