@@ -178,13 +178,14 @@ func LoadConfig(name string, data []byte, lookup func(string) (string, bool)) (*
 		ep.Template = t
 		if e.Timeout != "" {
 			d, err := time.ParseDuration(e.Timeout)
-			if err != nil || d <= 0 || d > 5*time.Minute {
+			if err != nil || d < time.Millisecond || d > 5*time.Minute {
 				fail("%s: timeout %q: want a duration between 1ms and 5m, such as 10s", where, e.Timeout)
 			}
 			ep.Timeout = d
 		}
-		if e.RateLimit < 0 || e.Burst < 0 {
-			fail("%s: rate_limit and burst must not be negative", where)
+		if !(e.RateLimit >= 0 && e.RateLimit <= 1e6) || e.Burst < 0 || e.Burst > 1e6 {
+			fail("%s: rate_limit and burst must be between 0 and 1000000 (0: no limit)", where)
+			ep.RateLimit, ep.Burst = 0, 0
 		}
 		if ep.Burst == 0 && ep.RateLimit > 0 {
 			ep.Burst = int(ep.RateLimit + 0.999)

@@ -85,3 +85,13 @@ func TestLoadConfigErrors(t *testing.T) {
 		}
 	}
 }
+
+func TestLoadConfigBounds(t *testing.T) {
+	lookup := func(string) (string, bool) { return "", false }
+	for _, v := range []string{"rate_limit: .inf", "rate_limit: .nan", "rate_limit: 1e300", "burst: 9999999", "timeout: 1ns"} {
+		_, err := LoadConfig("w.yaml", []byte("endpoints:\n  - name: a\n    url: https://x\n    secret: "+vectorSecret+"\n    "+v+"\n"), lookup)
+		if err == nil {
+			t.Errorf("%s accepted", v)
+		}
+	}
+}
