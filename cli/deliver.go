@@ -19,6 +19,7 @@ import (
 
 	"github.com/churnwatch/churnwatch/admin"
 	"github.com/churnwatch/churnwatch/delivery"
+	"github.com/churnwatch/churnwatch/metrics"
 	"github.com/churnwatch/churnwatch/redisstate"
 	"github.com/churnwatch/churnwatch/rules"
 	"github.com/churnwatch/churnwatch/webhook"
@@ -74,7 +75,8 @@ var (
 	webhookKeys = []string{"redis", "rules", "webhooks"}
 )
 
-// dispatcher builds a dispatcher from the configuration.
+// dispatcherOf builds a dispatcher from the configuration, with its own
+// rules and Redis client.
 func dispatcherOf(c *config, log *slog.Logger) (*delivery.Dispatcher, redis.UniversalClient, error) {
 	if c.str("webhooks") == "" {
 		return nil, nil, errors.New("webhooks: no file given (--webhooks FILE, CHURNWATCH_WEBHOOKS or webhooks: in the config file)")
@@ -83,13 +85,24 @@ func dispatcherOf(c *config, log *slog.Logger) (*delivery.Dispatcher, redis.Univ
 	if err != nil {
 		return nil, nil, fmt.Errorf("rules: %w", err)
 	}
-	wh, err := loadWebhooks(c.str("webhooks"), set)
-	if err != nil {
-		return nil, nil, err
-	}
 	rdb, err := openRedis(c.str("redis"))
 	if err != nil {
 		return nil, nil, err
+	}
+	d, err := newDispatcher(c, set, rdb, log, nil)
+	if err != nil {
+		rdb.Close()
+		return nil, nil, err
+	}
+	return d, rdb, nil
+}
+
+// newDispatcher builds the dispatcher of the webhooks file c names over
+// rdb; m is the metrics set to record into (nil: a fresh one).
+func newDispatcher(c *config, set *rules.Set, rdb redis.UniversalClient, log *slog.Logger, m *metrics.Set) (*delivery.Dispatcher, error) {
+	wh, err := loadWebhooks(c.str("webhooks"), set)
+	if err != nil {
+		return nil, err
 	}
 	brokers := []string{"unused:9092"} // the webhooks subcommands only use Redis
 	if slices.Contains(c.keys, "brokers") {
@@ -99,15 +112,10 @@ func dispatcherOf(c *config, log *slog.Logger) (*delivery.Dispatcher, redis.Univ
 	if slices.Contains(c.keys, "webhooks_group") {
 		group = c.str("webhooks_group")
 	}
-	d, err := delivery.New(delivery.Config{
-		Brokers: brokers, Group: group, Webhooks: wh, Logger: log,
+	return delivery.New(delivery.Config{
+		Brokers: brokers, Group: group, Webhooks: wh, Logger: log, Metrics: m,
 		Absence: delivery.TimeDriven(set), Watermark: redisstate.New(rdb, "").Clock,
 	}, rdb)
-	if err != nil {
-		rdb.Close()
-		return nil, nil, err
-	}
-	return d, rdb, nil
 }
 
 // deliverCmd is `churnwatch deliver`: the webhook dispatcher alone.

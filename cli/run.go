@@ -53,16 +53,7 @@ func runCmd(ctx context.Context, args []string, stdout, stderr io.Writer) error 
 	}
 	var d *delivery.Dispatcher
 	if c.str("webhooks") != "" {
-		wh, err := loadWebhooks(c.str("webhooks"), set)
-		if err != nil {
-			return err
-		}
-		store := redisstate.New(rdb, "")
-		d, err = delivery.New(delivery.Config{
-			Brokers: cfg.Brokers, Group: c.str("webhooks_group"), Webhooks: wh, Logger: log, Metrics: cfg.Metrics,
-			Absence: delivery.TimeDriven(set), Watermark: store.Clock,
-		}, rdb)
-		if err != nil {
+		if d, err = newDispatcher(c, set, rdb, log, cfg.Metrics); err != nil {
 			return err
 		}
 	}
