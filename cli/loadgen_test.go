@@ -60,15 +60,7 @@ func TestLoadgenFlags(t *testing.T) {
 // TestLoadgen runs loadgen against a Kafka-protocol broker for 1.5 s at 500
 // events/s and reads the source topics back.
 func TestLoadgen(t *testing.T) {
-	if testing.Short() {
-		t.Skip("starts a broker")
-	}
-	cluster, err := kfake.NewCluster(kfake.NumBrokers(1), kfake.Ports(loadgenFreePort(t)))
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer cluster.Close()
-	brokers := cluster.ListenAddrs()
+	brokers := startBroker(t)
 
 	defer func(d time.Duration) { loadgenProgress = d }(loadgenProgress)
 	loadgenProgress = 400 * time.Millisecond
@@ -150,15 +142,7 @@ func TestLoadgen(t *testing.T) {
 // TestLoadgenHistoryAndStop writes a week of history, then stops live
 // traffic by cancelling the context.
 func TestLoadgenHistoryAndStop(t *testing.T) {
-	if testing.Short() {
-		t.Skip("starts a broker")
-	}
-	cluster, err := kfake.NewCluster(kfake.NumBrokers(1), kfake.Ports(loadgenFreePort(t)))
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer cluster.Close()
-	brokers := cluster.ListenAddrs()
+	brokers := startBroker(t)
 
 	var stdout, stderr syncbuf.Buffer
 	ctx, cancel := context.WithCancel(context.Background())
@@ -244,4 +228,19 @@ func loadgenFreePort(t *testing.T) int {
 	}
 	defer l.Close()
 	return l.Addr().(*net.TCPAddr).Port
+}
+
+// startBroker starts a Kafka-protocol broker for the test (skipped with
+// -short) and returns its addresses.
+func startBroker(t *testing.T) []string {
+	t.Helper()
+	if testing.Short() {
+		t.Skip("starts a broker")
+	}
+	cluster, err := kfake.NewCluster(kfake.NumBrokers(1), kfake.Ports(loadgenFreePort(t)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(cluster.Close)
+	return cluster.ListenAddrs()
 }
