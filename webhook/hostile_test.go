@@ -169,7 +169,7 @@ func TestLoadConfigHostile(t *testing.T) {
 			}
 			start := time.Now()
 			_, err := LoadConfig("w.yaml", []byte(tt.src), fuzzLookup)
-			if d := time.Since(start); d > 2*time.Second { // a hang guard only
+			if d := time.Since(start); d > 30*time.Second { // a hang guard only, loose enough for -race on a busy machine
 				t.Errorf("LoadConfig took %s", d)
 			}
 			if err == nil || !strings.HasPrefix(err.Error(), "w.yaml: ") || !strings.Contains(err.Error(), tt.want) {
