@@ -1,18 +1,22 @@
 // Package admin serves churnwatch's HTTP API (contract §6): liveness,
 // readiness, Prometheus metrics, one customer's state and the alert index,
 // and the webhook side: silences, dead letters, suppressed notifications,
-// endpoints. It works through small interfaces and knows nothing of Kafka
-// or Redis.
+// endpoints. Routes that read customer data or change state need a bearer
+// token. It works through small interfaces and knows nothing of Kafka or
+// Redis.
 package admin
 
 import (
 	"context"
+	"crypto/sha256"
+	"crypto/subtle"
 	"encoding/json"
 	"errors"
 	"log/slog"
 	"net"
 	"net/http"
 	"strconv"
+	"strings"
 	"time"
 )
 
@@ -46,8 +50,17 @@ func Serve(ctx context.Context, ln net.Listener, h http.Handler) error {
 	return <-done
 }
 
-// API is what the admin server serves; nil parts are left out.
+// API is what the admin server serves; nil parts are left out. Routes
+// that read customer data or change state (/api/customers, /api/alerts,
+// silences, webhooks) need Authorization: Bearer Token; /healthz, /readyz,
+// /metrics and the aggregate /api/kpis are open.
 type API struct {
+	// Token is the bearer token of the protected routes. Empty: they
+	// answer 403, unless Unauthenticated.
+	Token string
+	// Unauthenticated serves the protected routes without a token, for an
+	// API that only an authenticating proxy or a private network reaches.
+	Unauthenticated bool
 	// Ready returns nil when the process can do its work (/readyz).
 	Ready      func(ctx context.Context) error
 	Source     Source       // /api/customers, /api/alerts
@@ -84,17 +97,68 @@ func (a API) Handler() http.Handler {
 		}
 		w.Write([]byte("ready\n")) //nolint:errcheck // client gone
 	})
+	protected := guarded{mux: mux, auth: a.authorize}
 	if a.Source != nil {
-		sourceRoutes(mux, a.Source, log)
+		sourceRoutes(protected, a.Source, log)
 	}
 	if a.Deliveries != nil {
-		deliveryRoutes(mux, a.Deliveries, log)
+		deliveryRoutes(protected, a.Deliveries, log)
 	}
 	kpiRoutes(mux, a.KPIs, log)
 	return mux
 }
 
-func sourceRoutes(mux *http.ServeMux, src Source, log *slog.Logger) {
+// router registers handlers: a ServeMux, or guarded.
+type router interface {
+	HandleFunc(pattern string, handler func(http.ResponseWriter, *http.Request))
+}
+
+// guarded registers handlers that run only when auth lets the request in.
+type guarded struct {
+	mux  *http.ServeMux
+	auth func(http.ResponseWriter, *http.Request) bool
+}
+
+func (g guarded) HandleFunc(pattern string, h func(http.ResponseWriter, *http.Request)) {
+	g.mux.HandleFunc(pattern, func(w http.ResponseWriter, r *http.Request) {
+		if g.auth(w, r) {
+			h(w, r)
+		}
+	})
+}
+
+// authorize lets a request in when it carries the bearer token (compared
+// in constant time) or the API is Unauthenticated; otherwise it answers
+// 401 with WWW-Authenticate, or 403 when no token is configured.
+func (a API) authorize(w http.ResponseWriter, r *http.Request) bool {
+	if a.Unauthenticated {
+		return true
+	}
+	if a.Token == "" {
+		jsonError(w, http.StatusForbidden, "this route needs an admin token and none is configured: set admin_token (CHURNWATCH_ADMIN_TOKEN)")
+		return false
+	}
+	scheme, token, ok := strings.Cut(r.Header.Get("Authorization"), " ")
+	if ok && strings.EqualFold(scheme, "Bearer") && tokenEqual(strings.TrimSpace(token), a.Token) {
+		return true
+	}
+	challenge := `Bearer realm="churnwatch"`
+	if ok {
+		challenge += `, error="invalid_token"`
+	}
+	w.Header().Set("WWW-Authenticate", challenge)
+	jsonError(w, http.StatusUnauthorized, "missing or wrong bearer token: send Authorization: Bearer <admin_token>")
+	return false
+}
+
+// tokenEqual compares in constant time, whatever the lengths: it compares
+// digests.
+func tokenEqual(got, want string) bool {
+	g, w := sha256.Sum256([]byte(got)), sha256.Sum256([]byte(want))
+	return subtle.ConstantTimeCompare(g[:], w[:]) == 1
+}
+
+func sourceRoutes(mux router, src Source, log *slog.Logger) {
 	mux.HandleFunc("GET /api/customers/{id}", func(w http.ResponseWriter, r *http.Request) {
 		b, err := src.Customer(r.Context(), r.PathValue("id"))
 		if err != nil {

@@ -32,10 +32,12 @@ func (f *fake) Alerts(_ context.Context, status string, limit int) ([]json.RawMe
 func TestHandler(t *testing.T) {
 	f := &fake{}
 	metrics := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { w.Write([]byte("churnwatch_up 1\n")) })
-	srv := httptest.NewServer(API{Ready: f.Ready, Source: f, Metrics: metrics, Log: slog.New(slog.NewTextHandler(io.Discard, nil))}.Handler())
+	srv := httptest.NewServer(API{Ready: f.Ready, Source: f, Metrics: metrics, Log: slog.New(slog.NewTextHandler(io.Discard, nil)), Token: testToken}.Handler())
 	defer srv.Close()
 	get := func(path string) (int, string) {
-		resp, err := http.Get(srv.URL + path)
+		req, _ := http.NewRequest("GET", srv.URL+path, nil)
+		req.Header.Set("Authorization", "Bearer "+testToken)
+		resp, err := http.DefaultClient.Do(req)
 		if err != nil {
 			t.Fatal(err)
 		}

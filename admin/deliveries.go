@@ -49,7 +49,7 @@ type replayRequest struct {
 	IDs      []string `json:"ids"`
 }
 
-func deliveryRoutes(mux *http.ServeMux, d Deliveries, log *slog.Logger) {
+func deliveryRoutes(mux router, d Deliveries, log *slog.Logger) {
 	fail := func(w http.ResponseWriter, what string, err error) {
 		switch {
 		case errors.Is(err, webhook.ErrInvalid):

@@ -67,10 +67,11 @@ func (f *fakeDeliveries) Suppressed(context.Context, int) (any, error) {
 
 func TestDeliveryRoutes(t *testing.T) {
 	f := &fakeDeliveries{}
-	srv := httptest.NewServer(API{Deliveries: f}.Handler())
+	srv := httptest.NewServer(API{Deliveries: f, Token: testToken}.Handler())
 	defer srv.Close()
 	do := func(method, path, body string) (int, string) {
 		req, _ := http.NewRequest(method, srv.URL+path, strings.NewReader(body))
+		req.Header.Set("Authorization", "Bearer "+testToken)
 		resp, err := http.DefaultClient.Do(req)
 		if err != nil {
 			t.Fatal(err)

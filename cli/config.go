@@ -16,6 +16,8 @@ import (
 	"time"
 
 	"gopkg.in/yaml.v3"
+
+	"github.com/churnwatch/churnwatch/internal/kafkaconn"
 )
 
 // Settings come from one YAML file (--config, CHURNWATCH_CONFIG), the
@@ -41,14 +43,37 @@ type setting struct {
 	def     string
 	help    string
 	choices []string
-	secret  bool // masked when printed
-	zeroOK  bool // an integer may be 0
+	secret  secrecy // masked when printed or quoted in an error
+	zeroOK  bool    // an integer may be 0
 }
+
+// secrecy says what of a value must never be printed or logged.
+type secrecy int
+
+const (
+	public      secrecy = iota
+	secretURL           // a URL: its password (user info or ?password=) is masked
+	secretValue         // the whole value is masked
+)
 
 var settings = []setting{
 	{key: "brokers", kind: list, def: "localhost:9092", help: "Kafka bootstrap brokers, host:port, comma-separated"},
-	{key: "redis", kind: text, def: "redis://localhost:6379/0", secret: true,
+	{key: "kafka_tls", kind: boolean, def: "false", help: "connect to the brokers over TLS"},
+	{key: "kafka_tls_ca_file", kind: text, def: "", help: "PEM file of the CAs that sign the brokers' certificates (default: the system's)"},
+	{key: "kafka_tls_cert_file", kind: text, def: "", help: "PEM client certificate for mutual TLS, with kafka_tls_key_file"},
+	{key: "kafka_tls_key_file", kind: text, def: "", help: "PEM private key of kafka_tls_cert_file"},
+	{key: "kafka_tls_insecure_skip_verify", kind: boolean, def: "false", help: "accept any broker certificate (testing only)"},
+	{key: "kafka_sasl_mechanism", kind: choice, def: "none", choices: append([]string{"none"}, kafkaconn.Mechanisms...),
+		help: "SASL mechanism: none, PLAIN, SCRAM-SHA-256 or SCRAM-SHA-512"},
+	{key: "kafka_sasl_username", kind: text, def: "", help: "SASL username"},
+	{key: "kafka_sasl_password", kind: text, def: "", secret: secretValue, help: "SASL password"},
+	{key: "redis", kind: text, def: "redis://localhost:6379/0", secret: secretURL,
 		help: "Redis URL, redis://[:password@]host:port/db (rediss:// for TLS); add ?addr=host2:port&addr=… for Redis Cluster"},
+	{key: "redis_password", kind: text, def: "", secret: secretValue, help: "Redis password (AUTH), instead of one in the redis URL"},
+	{key: "redis_tls_ca_file", kind: text, def: "", help: "PEM file of the CAs that sign Redis's certificate (rediss:// URLs; default: the system's)"},
+	{key: "redis_tls_cert_file", kind: text, def: "", help: "PEM client certificate for mutual TLS with Redis, with redis_tls_key_file"},
+	{key: "redis_tls_key_file", kind: text, def: "", help: "PEM private key of redis_tls_cert_file"},
+	{key: "redis_tls_insecure_skip_verify", kind: boolean, def: "false", help: "accept any Redis certificate (testing only)"},
 	{key: "http", kind: text, def: ":8080", help: "admin HTTP address (health, metrics, API)"},
 	{key: "rules", kind: text, def: "builtin", help: "rules file, or builtin"},
 	{key: "group", kind: text, def: "churnwatch", help: "consumer group of the state stage; the source stage uses <group>-source"},
@@ -62,6 +87,10 @@ var settings = []setting{
 	{key: "holdout", kind: number, def: "0", help: "share of customers (0–1) held out of notifications, by a stable hash"},
 	{key: "webhooks", kind: text, def: "", help: "webhooks file; when set, `run` also runs the dispatcher"},
 	{key: "webhooks_group", kind: text, def: "churnwatch-webhooks", help: "consumer group of the webhook dispatcher"},
+	{key: "admin_token", kind: text, def: "", secret: secretValue,
+		help: "bearer token the admin API's customer data and controls require (Authorization: Bearer …)"},
+	{key: "admin_allow_unauthenticated", kind: boolean, def: "false",
+		help: "serve the admin API's customer data and controls without a token (behind an authenticating proxy only)"},
 	{key: "log_format", kind: choice, def: "text", choices: []string{"text", "json"}, help: "log format"},
 	{key: "log_level", kind: choice, def: "info", choices: []string{"debug", "info", "warn", "error"}, help: "least severe level logged"},
 }
@@ -142,6 +171,9 @@ func parseConfig(fs *flag.FlagSet, args []string, keys ...string) (*config, erro
 			errs = append(errs, err)
 		}
 	}
+	if len(errs) == 0 {
+		errs = append(errs, c.checkGroups())
+	}
 	return c, errors.Join(errs...)
 }
 
@@ -193,7 +225,7 @@ func allKeys() []string {
 func (c *config) check(k string) error {
 	s, v := settingOf(k), c.val[k]
 	bad := func(want string) error {
-		return fmt.Errorf("%s %q (%s): %s", k, v, c.from[k], want)
+		return fmt.Errorf("%s %q (%s): %s", k, masked(k, v), c.from[k], want)
 	}
 	switch s.kind {
 	case list:
@@ -225,10 +257,13 @@ func (c *config) check(k string) error {
 			return bad("want one of " + strings.Join(s.choices, ", "))
 		}
 	}
-	if k == "redis" {
-		if _, err := redisOptions(v); err != nil {
+	switch {
+	case k == "redis":
+		if _, err := (redisConn{url: v}).options(); err != nil {
 			return bad(err.Error())
 		}
+	case k == "admin_token" && v != "" && len(v) < 16:
+		return bad("want at least 16 characters; generate one with: openssl rand -hex 32")
 	}
 	return nil
 }
@@ -266,7 +301,16 @@ func (c *config) logger(w io.Writer) *slog.Logger {
 // masked returns a value fit to print: passwords in URLs and secret
 // settings are replaced.
 func masked(k, v string) string {
-	if !settingOf(k).secret || v == "" {
+	switch settingOf(k).secret {
+	case public:
+		return v
+	case secretValue:
+		if v == "" {
+			return ""
+		}
+		return "****"
+	}
+	if v == "" {
 		return v
 	}
 	u, err := url.Parse(v)

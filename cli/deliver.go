@@ -10,7 +10,6 @@ import (
 	"net"
 	"os"
 	"slices"
-	"strings"
 	"text/tabwriter"
 	"time"
 
@@ -19,6 +18,7 @@ import (
 
 	"github.com/churnwatch/churnwatch/admin"
 	"github.com/churnwatch/churnwatch/delivery"
+	"github.com/churnwatch/churnwatch/internal/kafkaconn"
 	"github.com/churnwatch/churnwatch/metrics"
 	"github.com/churnwatch/churnwatch/redisstate"
 	"github.com/churnwatch/churnwatch/rules"
@@ -42,37 +42,11 @@ func loadWebhooks(path string, set *rules.Set) (*webhook.Config, error) {
 	return cfg, nil
 }
 
-// redisOptions reads a Redis URL: redis://[:password@]host:port/db, or
-// with ?addr=host:port parameters a Redis Cluster (every key churnwatch
-// writes is hash-tagged for it). It returns the client constructor.
-func redisOptions(u string) (func() redis.UniversalClient, error) {
-	if strings.Contains(u, "addr=") {
-		o, err := redis.ParseClusterURL(u)
-		if err != nil {
-			return nil, fmt.Errorf("not a Redis Cluster URL (redis://host:port?addr=host2:port): %w", err)
-		}
-		return func() redis.UniversalClient { return redis.NewClusterClient(o) }, nil
-	}
-	o, err := redis.ParseURL(u)
-	if err != nil {
-		return nil, fmt.Errorf("not a Redis URL (redis://host:port/db): %w", err)
-	}
-	return func() redis.UniversalClient { return redis.NewClient(o) }, nil
-}
-
-func openRedis(url string) (redis.UniversalClient, error) {
-	open, err := redisOptions(url)
-	if err != nil {
-		return nil, fmt.Errorf("redis: %w", err)
-	}
-	return open(), nil
-}
-
 // deliverKeys are the settings of `churnwatch deliver`; the webhooks
 // subcommands use webhookKeys.
 var (
-	deliverKeys = []string{"brokers", "redis", "http", "rules", "webhooks", "webhooks_group", "log_format", "log_level"}
-	webhookKeys = []string{"redis", "rules", "webhooks"}
+	deliverKeys = keys(kafkaKeys, redisKeys, []string{"http", "rules", "webhooks", "webhooks_group"}, adminKeys, []string{"log_format", "log_level"})
+	webhookKeys = keys(redisKeys, []string{"rules", "webhooks"})
 )
 
 // dispatcherOf builds a dispatcher from the configuration, with its own
@@ -85,7 +59,7 @@ func dispatcherOf(c *config, log *slog.Logger) (*delivery.Dispatcher, redis.Univ
 	if err != nil {
 		return nil, nil, fmt.Errorf("rules: %w", err)
 	}
-	rdb, err := openRedis(c.str("redis"))
+	rdb, err := c.openRedis()
 	if err != nil {
 		return nil, nil, err
 	}
@@ -104,16 +78,18 @@ func newDispatcher(c *config, set *rules.Set, rdb redis.UniversalClient, log *sl
 	if err != nil {
 		return nil, err
 	}
-	brokers := []string{"unused:9092"} // the webhooks subcommands only use Redis
+	kafka := kafkaconn.Conn{Brokers: []string{"unused:9092"}} // the webhooks subcommands only use Redis
 	if slices.Contains(c.keys, "brokers") {
-		brokers = c.list("brokers")
+		if kafka, err = c.kafka(); err != nil {
+			return nil, err
+		}
 	}
 	group := "churnwatch-webhooks"
 	if slices.Contains(c.keys, "webhooks_group") {
 		group = c.str("webhooks_group")
 	}
 	return delivery.New(delivery.Config{
-		Brokers: brokers, Group: group, Webhooks: wh, Logger: log, Metrics: m,
+		Kafka: kafka, Group: group, Webhooks: wh, Logger: log, Metrics: m,
 		Absence: delivery.TimeDriven(set), Watermark: redisstate.New(rdb, "").Clock,
 	}, rdb)
 }
@@ -138,6 +114,7 @@ func deliverCmd(ctx context.Context, args []string, stdout, stderr io.Writer) er
 	}
 	g, gctx := errgroup.WithContext(ctx)
 	api := admin.API{Ready: d.Ready, Deliveries: d, Metrics: d.MetricsHandler(), Log: log}
+	c.guard(&api, log)
 	g.Go(func() error { return admin.Serve(gctx, ln, api.Handler()) })
 	g.Go(func() error { return d.Run(gctx) })
 	log.Info("churnwatch deliver running", "http", ln.Addr().String())
@@ -151,7 +128,7 @@ const webhooksUsage = `usage:
   churnwatch webhooks dlq replay [flags] ENDPOINT [EVENT_ID…]
                                                       send dead letters again (all of ENDPOINT without ids)
   churnwatch webhooks enable [flags] ENDPOINT         resume an endpoint disabled by a 410
-flags: --webhooks FILE --redis URL --rules FILE --config FILE (or CHURNWATCH_WEBHOOKS, CHURNWATCH_REDIS, …)
+flags: --webhooks FILE --redis URL --redis-password … --rules FILE --config FILE (or CHURNWATCH_WEBHOOKS, CHURNWATCH_REDIS, …)
 `
 
 // webhooksCmd is `churnwatch webhooks …`: inspect and repair deliveries.

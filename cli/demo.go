@@ -21,6 +21,7 @@ func demoCmd(ctx context.Context, args []string, stdout, stderr io.Writer) error
 	fs.Int64Var(&o.Seed, "seed", 1, "seed of the synthetic population")
 	fs.StringVar(&o.SinkAddr, "sink", "127.0.0.1:0", "address of the webhook sink the demo delivers to")
 	fs.Float64Var(&o.Holdout, "holdout", 0.1, "share of customers held out of notifications (their alerts carry data.holdout)")
+	fs.StringVar(&o.AdminToken, "admin-token", env("admin_token", ""), "bearer token of the admin API's customer data and controls (CHURNWATCH_ADMIN_TOKEN); default: a random one, printed")
 	rulesFile := fs.String("rules", "builtin", "rules file, or builtin")
 	if err := fs.Parse(args); err != nil {
 		return errUsage

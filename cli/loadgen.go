@@ -15,6 +15,7 @@ import (
 
 	"github.com/segmentio/kafka-go"
 
+	"github.com/churnwatch/churnwatch/internal/kafkaconn"
 	"github.com/churnwatch/churnwatch/processor"
 	"github.com/churnwatch/churnwatch/synth"
 	"github.com/churnwatch/churnwatch/topics"
@@ -26,7 +27,6 @@ var loadgenProgress = 10 * time.Second
 // loadgenFlags are the settings of `churnwatch loadgen`; each flag has an
 // env variable CHURNWATCH_<NAME>.
 type loadgenFlags struct {
-	brokers      string
 	rate         float64
 	customers    int
 	seed         int64
@@ -59,7 +59,6 @@ func (f *loadgenFlags) register(fs *flag.FlagSet) {
 	num("bad-every", "0", func(s string) (err error) { f.badEvery, err = strconv.Atoi(s); return })
 	num("other-keys", "0", func(s string) (err error) { f.otherKeys, err = strconv.ParseFloat(s, 64); return })
 
-	fs.StringVar(&f.brokers, "brokers", env("brokers", "localhost:9092"), "Kafka brokers, host:port,… (CHURNWATCH_BROKERS)")
 	fs.Float64Var(&f.rate, "rate", f.rate, "live events per second (CHURNWATCH_RATE)")
 	fs.IntVar(&f.customers, "customers", f.customers, "size of the synthetic population (CHURNWATCH_CUSTOMERS)")
 	fs.Int64Var(&f.seed, "seed", f.seed, "seed of the population: the same seed gives the same customers (CHURNWATCH_SEED)")
@@ -93,9 +92,6 @@ func (f *loadgenFlags) validate() error {
 	if !(f.otherKeys >= 0 && f.otherKeys <= 1) {
 		errs = append(errs, fmt.Errorf("--other-keys %g: want a share between 0 and 1 (CHURNWATCH_OTHER_KEYS)", f.otherKeys))
 	}
-	if len(splitList(f.brokers)) == 0 {
-		errs = append(errs, errors.New("--brokers: at least one host:port is required (CHURNWATCH_BROKERS)"))
-	}
 	return errors.Join(errs...)
 }
 
@@ -107,27 +103,33 @@ func loadgenCmd(ctx context.Context, args []string, stdout, stderr io.Writer) er
 	fs.SetOutput(stderr)
 	var f loadgenFlags
 	f.register(fs)
-	if err := fs.Parse(args); err != nil {
-		return errUsage
+	c, err := parseConfig(fs, args, kafkaKeys...) // --brokers and how to reach them
+	if err == errUsage {
+		return err
 	}
 	if fs.NArg() > 0 {
 		fmt.Fprintf(stderr, "loadgen: unexpected argument %q\n", fs.Arg(0))
 		return errUsage
 	}
 	fs.Visit(func(fl *flag.Flag) { delete(f.bad, fl.Name) }) // a flag overrides its env variable
-	if err := f.validate(); err != nil {
+	if err := errors.Join(err, f.validate()); err != nil {
 		return err
 	}
-	brokers := splitList(f.brokers)
+	conn, err := c.kafka()
+	if err != nil {
+		return err
+	}
 	if f.createTopics {
-		if err := ensureSourceTopics(ctx, brokers); err != nil {
+		if err := ensureSourceTopics(ctx, conn); err != nil {
 			return err
 		}
 	}
+	t := conn.Transport()
+	t.MetadataTTL = 2 * time.Second
 	w := &kafka.Writer{
-		Addr: kafka.TCP(brokers...), Balancer: &kafka.Hash{}, RequiredAcks: kafka.RequireAll,
+		Addr: conn.Addr(), Balancer: &kafka.Hash{}, RequiredAcks: kafka.RequireAll,
 		BatchSize: 10000, BatchBytes: 1e6, BatchTimeout: 2 * time.Millisecond,
-		Transport: &kafka.Transport{MetadataTTL: 2 * time.Second},
+		Transport: t,
 	}
 	defer w.Close()
 
@@ -149,7 +151,7 @@ func loadgenCmd(ctx context.Context, args []string, stdout, stderr io.Writer) er
 			f.customers, f.historyDays, n, time.Since(t0).Round(time.Millisecond))
 	}
 
-	fmt.Fprintf(stdout, "loadgen: sending live events of %d customers at %g/s to %s", f.customers, f.rate, f.brokers)
+	fmt.Fprintf(stdout, "loadgen: sending live events of %d customers at %g/s to %s", f.customers, f.rate, strings.Join(conn.Brokers, ","))
 	if f.duration > 0 {
 		fmt.Fprintf(stdout, " for %s", f.duration)
 	}
@@ -164,14 +166,14 @@ func loadgenCmd(ctx context.Context, args []string, stdout, stderr io.Writer) er
 
 // ensureSourceTopics creates the source topics that do not exist yet, as
 // `churnwatch run` would create them.
-func ensureSourceTopics(ctx context.Context, brokers []string) error {
-	adm, err := topics.NewAdmin(brokers)
+func ensureSourceTopics(ctx context.Context, conn kafkaconn.Conn) error {
+	adm, err := topics.Open(conn)
 	if err != nil {
 		return err
 	}
 	defer adm.Close()
 	var specs []topics.Spec
-	for _, s := range processor.TopicSpecs(processor.Config{Brokers: brokers}) {
+	for _, s := range processor.TopicSpecs(processor.Config{Kafka: conn}) {
 		if slices.Contains(synth.Topics(), s.Name) {
 			specs = append(specs, s)
 		}
@@ -184,7 +186,7 @@ func ensureSourceTopics(ctx context.Context, brokers []string) error {
 func writeHistory(ctx context.Context, w *kafka.Writer, msgs []synth.Message) (int, error) {
 	n, err := synth.Write(ctx, w, msgs)
 	if err != nil {
-		return n, fmt.Errorf("write history: %w", summarizeWrite(err))
+		return n, fmt.Errorf("write history: %w", kafkaconn.WriteError(err))
 	}
 	return n, nil
 }
@@ -248,7 +250,7 @@ func live(ctx context.Context, w *kafka.Writer, cfg synth.Config, rate float64, 
 				}
 			}
 			if err := w.WriteMessages(writeCtx, batch...); err != nil {
-				failed = summarizeWrite(err)
+				failed = kafkaconn.WriteError(err)
 				stopGen()
 				continue
 			}
@@ -298,18 +300,4 @@ wait:
 		return r.n, elapsed, genErr
 	}
 	return r.n, elapsed, nil
-}
-
-// summarizeWrite shortens a kafka-go error that repeats one cause per
-// message.
-func summarizeWrite(err error) error {
-	var we kafka.WriteErrors
-	if errors.As(err, &we) {
-		for _, e := range we {
-			if e != nil {
-				return fmt.Errorf("%d of %d messages failed, first: %w", we.Count(), len(we), e)
-			}
-		}
-	}
-	return err
 }

@@ -20,9 +20,9 @@ import (
 )
 
 // runKeys are the settings of `churnwatch run`.
-var runKeys = []string{"brokers", "redis", "http", "rules", "group", "lateness", "create_topics",
-	"source_partitions", "internal_partitions", "replication", "internal_retention", "churn_inactivity", "holdout", "webhooks", "webhooks_group",
-	"log_format", "log_level"}
+var runKeys = keys(kafkaKeys, redisKeys, []string{"http", "rules", "group", "lateness", "create_topics",
+	"source_partitions", "internal_partitions", "replication", "internal_retention", "churn_inactivity", "holdout", "webhooks", "webhooks_group"},
+	adminKeys, []string{"log_format", "log_level"})
 
 func runCmd(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	fs := flag.NewFlagSet("run", flag.ContinueOnError)
@@ -36,13 +36,17 @@ func runCmd(ctx context.Context, args []string, stdout, stderr io.Writer) error 
 	if err != nil {
 		return fmt.Errorf("rules: %w", err)
 	}
-	rdb, err := openRedis(c.str("redis"))
+	kafka, err := c.kafka()
+	if err != nil {
+		return err
+	}
+	rdb, err := c.openRedis()
 	if err != nil {
 		return err
 	}
 	defer rdb.Close()
 	cfg := processor.Config{
-		Brokers: c.list("brokers"), Group: c.str("group"), Lateness: c.dur("lateness"), Holdout: c.float("holdout"),
+		Kafka: kafka, Group: c.str("group"), Lateness: c.dur("lateness"), Holdout: c.float("holdout"),
 		CreateTopics: c.bool("create_topics"), SourcePartitions: c.int("source_partitions"),
 		InternalPartitions: c.int("internal_partitions"), ChurnInactivity: c.dur("churn_inactivity"),
 		Replication: c.int("replication"), InternalRetention: c.dur("internal_retention"),
@@ -57,22 +61,23 @@ func runCmd(ctx context.Context, args []string, stdout, stderr io.Writer) error 
 			return err
 		}
 	}
-	return serve(ctx, cfg, redisstate.New(rdb, ""), set, d, c.str("http"), log)
+	return serve(ctx, c, cfg, redisstate.New(rdb, ""), set, d, log)
 }
 
 // serve runs a processor, the webhook dispatcher d (when not nil) and the
-// admin API until ctx ends.
-func serve(ctx context.Context, cfg processor.Config, store *redisstate.Store, set *rules.Set, d *delivery.Dispatcher, httpAddr string, log *slog.Logger) error {
+// admin API of c until ctx ends.
+func serve(ctx context.Context, c *config, cfg processor.Config, store *redisstate.Store, set *rules.Set, d *delivery.Dispatcher, log *slog.Logger) error {
 	processor.TuneGC()
 	p, err := processor.New(cfg, store, set)
 	if err != nil {
 		return err
 	}
-	ln, err := net.Listen("tcp", httpAddr)
+	ln, err := net.Listen("tcp", c.str("http"))
 	if err != nil {
 		return fmt.Errorf("admin HTTP: %w", err)
 	}
 	api := admin.API{Ready: p.Ready, Source: p, Metrics: p.MetricsHandler(), Log: log, KPIs: p.KPIs}
+	c.guard(&api, log)
 	g, gctx := errgroup.WithContext(ctx)
 	if d != nil {
 		api.Deliveries = d
@@ -81,6 +86,6 @@ func serve(ctx context.Context, cfg processor.Config, store *redisstate.Store, s
 	}
 	g.Go(func() error { return admin.Serve(gctx, ln, api.Handler()) })
 	g.Go(func() error { return p.Run(gctx) })
-	log.Info("churnwatch running", "brokers", cfg.Brokers, "http", ln.Addr().String(), "webhooks", d != nil)
+	log.Info("churnwatch running", "kafka", cfg.Kafka, "http", ln.Addr().String(), "webhooks", d != nil)
 	return g.Wait()
 }

@@ -14,16 +14,20 @@ import (
 func topicsCmd(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	fs := flag.NewFlagSet("topics", flag.ContinueOnError)
 	fs.SetOutput(stderr)
-	c, err := parseConfig(fs, args, "brokers", "group", "webhooks_group", "source_partitions", "internal_partitions", "replication", "internal_retention")
+	c, err := parseConfig(fs, args, keys(kafkaKeys, []string{"group", "webhooks_group", "source_partitions", "internal_partitions", "replication", "internal_retention"})...)
 	if err != nil {
 		return err
 	}
-	adm, err := topics.NewAdmin(c.list("brokers"))
+	kafka, err := c.kafka()
+	if err != nil {
+		return err
+	}
+	adm, err := topics.Open(kafka)
 	if err != nil {
 		return err
 	}
 	defer adm.Close()
-	cfg := processor.Config{Brokers: c.list("brokers"), Group: c.str("group"), SourcePartitions: c.int("source_partitions"), InternalPartitions: c.int("internal_partitions"),
+	cfg := processor.Config{Kafka: kafka, Group: c.str("group"), SourcePartitions: c.int("source_partitions"), InternalPartitions: c.int("internal_partitions"),
 		Replication: c.int("replication"), InternalRetention: c.dur("internal_retention")}
 	lines, err := adm.Ensure(ctx, processor.TopicSpecs(cfg))
 	for _, l := range lines {

@@ -24,13 +24,19 @@ import (
 
 	"github.com/churnwatch/churnwatch/alerts"
 	"github.com/churnwatch/churnwatch/internal/backoff"
+	"github.com/churnwatch/churnwatch/internal/kafkaconn"
 	"github.com/churnwatch/churnwatch/metrics"
 	"github.com/churnwatch/churnwatch/webhook"
 )
 
 // Config configures a Dispatcher.
 type Config struct {
-	Brokers     []string
+	// Brokers are the bootstrap brokers, reached in plaintext unless Kafka
+	// says otherwise.
+	Brokers []string
+	// Kafka is how the alert reader connects: brokers, TLS and SASL. Its
+	// Brokers default to Brokers.
+	Kafka       kafkaconn.Conn
 	Group       string // consumer group; default "churnwatch-webhooks"
 	AlertsTopic string // default "churn-alerts"
 	Webhooks    *webhook.Config
@@ -51,7 +57,7 @@ type Config struct {
 	Hold time.Duration
 	// Concurrency is how many attempts per endpoint may be in flight. Default 4.
 	Concurrency int
-	HTTP        *http.Client // default: no redirects
+	HTTP        *http.Client // default: webhook.NewHTTPClient(Webhooks.DenyPrivate)
 	Seed        uint64       // of the retry jitter; 0 picks one
 	KeyPrefix   string       // of the Redis keys; default "cw"
 	Logger      *slog.Logger
@@ -59,6 +65,12 @@ type Config struct {
 }
 
 func (c *Config) setDefaults() {
+	if len(c.Kafka.Brokers) == 0 {
+		c.Kafka.Brokers = c.Brokers
+	}
+	if c.HTTP == nil && c.Webhooks != nil {
+		c.HTTP = webhook.NewHTTPClient(c.Webhooks.DenyPrivate)
+	}
 	if c.Group == "" {
 		c.Group = "churnwatch-webhooks"
 	}
@@ -107,8 +119,8 @@ func New(cfg Config, rdb redis.UniversalClient) (*Dispatcher, error) {
 	if cfg.Webhooks == nil || len(cfg.Webhooks.Endpoints) == 0 {
 		return nil, errors.New("webhooks: no endpoint configured")
 	}
-	if len(cfg.Brokers) == 0 {
-		return nil, errors.New("brokers: at least one broker address is required")
+	if err := cfg.Kafka.Validate(); err != nil {
+		return nil, err
 	}
 	d := &Dispatcher{cfg: cfg, store: NewStore(rdb, cfg.KeyPrefix), limiters: map[string]*rate.Limiter{},
 		client: &webhook.Client{HTTP: cfg.HTTP, Now: cfg.Now}, rnd: rand.New(rand.NewPCG(cfg.Seed, cfg.Seed>>1|1))}
@@ -142,8 +154,8 @@ var errBadAlert = errors.New("not an alert CloudEvent")
 
 func (d *Dispatcher) consume(ctx context.Context) error {
 	log := d.cfg.Logger
-	r := kafka.NewReader(kafka.ReaderConfig{
-		Brokers: d.cfg.Brokers, GroupID: d.cfg.Group, Topic: d.cfg.AlertsTopic,
+	r := d.cfg.Kafka.Reader(kafka.ReaderConfig{
+		GroupID: d.cfg.Group, Topic: d.cfg.AlertsTopic,
 		StartOffset: kafka.FirstOffset, MaxWait: 250 * time.Millisecond, CommitInterval: time.Second,
 		ErrorLogger: kafka.LoggerFunc(func(msg string, args ...any) {
 			log.Debug("alert reader: " + fmt.Sprintf(msg, args...))
@@ -159,7 +171,7 @@ func (d *Dispatcher) consume(ctx context.Context) error {
 				return nil
 			}
 			d.cfg.Metrics.Errors.WithLabelValues("read alerts").Inc()
-			log.Warn("read alerts failed; retrying", "err", err, "backoff", wait)
+			log.Warn("read alerts failed; retrying", "err", kafkaconn.Explain(err), "backoff", wait)
 			if !backoff.Sleep(ctx, &wait) {
 				return nil
 			}

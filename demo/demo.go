@@ -11,6 +11,7 @@ import (
 	"context"
 	"crypto/rand"
 	"encoding/base64"
+	"encoding/hex"
 	"fmt"
 	"io"
 	"log/slog"
@@ -51,6 +52,9 @@ type Options struct {
 	Rules     *rules.Set // default the built-in pack
 	Out       io.Writer  // alert lines and progress
 	Logger    *slog.Logger
+	// AdminToken is the bearer token of the admin API's customer data and
+	// controls; empty: a fresh random one, printed with how to use it.
+	AdminToken string
 }
 
 // Run runs the demo until ctx ends.
@@ -75,6 +79,13 @@ func Run(ctx context.Context, o Options) error {
 	}
 	if o.Seed == 0 {
 		o.Seed = 1
+	}
+	if o.AdminToken == "" {
+		raw := make([]byte, 24)
+		if _, err := rand.Read(raw); err != nil {
+			return err
+		}
+		o.AdminToken = hex.EncodeToString(raw)
 	}
 	out := o.Out
 
@@ -168,11 +179,14 @@ func Run(ctx context.Context, o Options) error {
 	if err != nil {
 		return fmt.Errorf("admin HTTP: %w", err)
 	}
-	fmt.Fprintf(out, "api     http://%s/api/alerts?status=firing  http://%s/api/customers/%s\n", ln.Addr(), ln.Addr(), synth.CustomerID(0))
+	fmt.Fprintf(out, "api     http://%s/api/kpis (open); customers and alerts need the admin token of this run:\n", ln.Addr())
+	fmt.Fprintf(out, "        export CHURNWATCH_ADMIN_TOKEN=%s\n", o.AdminToken)
+	fmt.Fprintf(out, "        curl -s -H \"Authorization: Bearer $CHURNWATCH_ADMIN_TOKEN\" 'http://%s/api/alerts?status=firing'\n", ln.Addr())
+	fmt.Fprintf(out, "        curl -s -H \"Authorization: Bearer $CHURNWATCH_ADMIN_TOKEN\" http://%s/api/customers/%s\n", ln.Addr(), synth.CustomerID(0))
 
 	g, gctx := errgroup.WithContext(ctx)
 	g.Go(func() error { return named("processor", p.Run(gctx)) })
-	api := admin.API{Ready: p.Ready, Source: p, Deliveries: d, Metrics: p.MetricsHandler(), Log: o.Logger, KPIs: p.KPIs}
+	api := admin.API{Ready: p.Ready, Source: p, Deliveries: d, Metrics: p.MetricsHandler(), Log: o.Logger, KPIs: p.KPIs, Token: o.AdminToken}
 	g.Go(func() error { return named("admin API", admin.Serve(gctx, ln, api.Handler())) })
 	g.Go(func() error { return named("webhook dispatcher", d.Run(gctx)) })
 	g.Go(func() error { return named("webhook sink", admin.Serve(gctx, sinkLn, sink)) })

@@ -5,6 +5,8 @@ import (
 	"io"
 	"log/slog"
 	"net"
+	"net/http"
+	"regexp"
 	"strings"
 	"testing"
 	"time"
@@ -42,6 +44,7 @@ func TestDemoDeliversSignedWebhooks(t *testing.T) {
 		}
 		time.Sleep(50 * time.Millisecond)
 	}
+	checkAdminAPI(t, out.String())
 	cancel()
 	if err := <-done; err != nil {
 		t.Fatalf("demo: %v", err)
@@ -54,5 +57,34 @@ func TestDemoDeliversSignedWebhooks(t *testing.T) {
 	}
 	if strings.Contains(text, "whsec_") {
 		t.Error("the demo printed its webhook secret")
+	}
+}
+
+// checkAdminAPI: the demo's admin API listens on loopback, and its
+// customer data needs the token the demo printed, used as printed.
+func checkAdminAPI(t *testing.T, text string) {
+	t.Helper()
+	m := regexp.MustCompile(`export CHURNWATCH_ADMIN_TOKEN=([0-9a-f]{48})\n\s+curl -s -H "Authorization: Bearer \$CHURNWATCH_ADMIN_TOKEN" '(http://127\.0\.0\.1:\d+/api/alerts\?status=firing)'`).FindStringSubmatch(text)
+	if m == nil {
+		t.Fatalf("the demo did not print the admin token and a curl example on 127.0.0.1:\n%s", text)
+	}
+	token, alertsURL := m[1], m[2]
+	get := func(auth string) int {
+		req, _ := http.NewRequest("GET", alertsURL, nil)
+		if auth != "" {
+			req.Header.Set("Authorization", auth)
+		}
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp.Body.Close()
+		return resp.StatusCode
+	}
+	if code := get(""); code != http.StatusUnauthorized {
+		t.Errorf("alerts without the token: %d, want 401", code)
+	}
+	if code := get("Bearer " + token); code != http.StatusOK {
+		t.Errorf("alerts with the printed token: %d, want 200", code)
 	}
 }

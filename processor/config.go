@@ -23,13 +23,19 @@ import (
 
 	"github.com/churnwatch/churnwatch/alerts"
 	"github.com/churnwatch/churnwatch/event"
+	"github.com/churnwatch/churnwatch/internal/kafkaconn"
 	"github.com/churnwatch/churnwatch/metrics"
 )
 
 // Config configures a Processor. The zero value of every field but Brokers
-// means its documented default.
+// (or Kafka.Brokers) means its documented default.
 type Config struct {
+	// Brokers are the bootstrap brokers, reached in plaintext unless Kafka
+	// says otherwise.
 	Brokers []string
+	// Kafka is how every Kafka client of the processor connects: brokers,
+	// TLS and SASL. Its Brokers default to Brokers.
+	Kafka kafkaconn.Conn
 	// Group is the consumer group of the state stage; the source stage uses
 	// Group+"-source". Default "churnwatch".
 	Group string
@@ -102,6 +108,8 @@ func DefaultSources() map[string]event.Type {
 }
 
 func (c *Config) setDefaults() {
+	c.Kafka = c.kafka()
+	c.Brokers = c.Kafka.Brokers
 	if c.Group == "" {
 		c.Group = "churnwatch"
 	}
@@ -176,8 +184,8 @@ func (c *Config) setDefaults() {
 // Validate reports a configuration that cannot work.
 func (c *Config) Validate() error {
 	var errs []error
-	if len(c.Brokers) == 0 {
-		errs = append(errs, errors.New("brokers: at least one broker address is required (--brokers host:port)"))
+	if err := c.kafka().Validate(); err != nil {
+		errs = append(errs, err)
 	}
 	if c.Lateness < 0 {
 		errs = append(errs, fmt.Errorf("lateness %s: must not be negative", c.Lateness))
@@ -188,8 +196,8 @@ func (c *Config) Validate() error {
 	if c.ChurnInactivity < 0 || c.KPIInterval < 0 {
 		errs = append(errs, fmt.Errorf("churn inactivity %s, KPI interval %s: must not be negative", c.ChurnInactivity, c.KPIInterval))
 	}
-	if c.BatchSize < 1 {
-		errs = append(errs, fmt.Errorf("batch size %d: must be at least 1", c.BatchSize))
+	if c.BatchSize < 0 {
+		errs = append(errs, fmt.Errorf("batch size %d: must be at least 1 (0 takes the default)", c.BatchSize))
 	}
 	for t, typ := range c.Sources {
 		if t == c.InternalTopic || t == c.AlertsTopic || t == c.DLQTopic {
@@ -200,6 +208,15 @@ func (c *Config) Validate() error {
 		}
 	}
 	return errors.Join(errs...)
+}
+
+// kafka is Kafka with Brokers filled in from Brokers.
+func (c *Config) kafka() kafkaconn.Conn {
+	k := c.Kafka
+	if len(k.Brokers) == 0 {
+		k.Brokers = c.Brokers
+	}
+	return k
 }
 
 func (c *Config) replication() int16 {

@@ -258,7 +258,7 @@ func (e *env) readAll(topic string) []kafka.Message {
 		if last == first {
 			continue
 		}
-		r, err := newReader(e.brokers, topic, p.ID, first)
+		r, err := newReader(e.cfg.kafka(), topic, p.ID, first)
 		if err != nil {
 			e.t.Fatal(err)
 		}

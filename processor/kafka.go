@@ -11,6 +11,7 @@ import (
 	"github.com/segmentio/kafka-go"
 
 	"github.com/churnwatch/churnwatch/internal/backoff"
+	"github.com/churnwatch/churnwatch/internal/kafkaconn"
 )
 
 // markHeader marks a watermark record on the internal topic; its value is
@@ -20,12 +21,14 @@ const markHeader = "churnwatch-mark"
 // newWriter returns a synchronous writer that waits for all in-sync
 // replicas, partitions by key hash and has its own transport, so that
 // metadata of a topic created a moment ago is not served from a stale cache.
-func newWriter(brokers []string, topic string, balancer kafka.Balancer) *kafka.Writer {
+func newWriter(conn kafkaconn.Conn, topic string, balancer kafka.Balancer) *kafka.Writer {
 	if balancer == nil {
 		balancer = &kafka.Hash{}
 	}
+	t := conn.Transport()
+	t.MetadataTTL = 2 * time.Second
 	return &kafka.Writer{
-		Addr:         kafka.TCP(brokers...),
+		Addr:         conn.Addr(),
 		Topic:        topic,
 		Balancer:     balancer,
 		RequiredAcks: kafka.RequireAll,
@@ -33,22 +36,14 @@ func newWriter(brokers []string, topic string, balancer kafka.Balancer) *kafka.W
 		BatchBytes:   1e6,  // under the broker's default message.max.bytes
 		BatchTimeout: 2 * time.Millisecond,
 		MaxAttempts:  3,
-		Transport:    &kafka.Transport{MetadataTTL: 2 * time.Second},
+		Transport:    t,
 	}
 }
 
-// summarize shortens a kafka-go error that repeats one cause per message.
-func summarize(err error) error {
-	var we kafka.WriteErrors
-	if errors.As(err, &we) {
-		for _, e := range we {
-			if e != nil {
-				return fmt.Errorf("%d of %d messages failed, first: %w", we.Count(), len(we), e)
-			}
-		}
-	}
-	return err
-}
+// summarize shortens a kafka-go error that repeats one cause per message,
+// and names the settings that fix a refused login or an untrusted
+// certificate.
+func summarize(err error) error { return kafkaconn.WriteError(err) }
 
 // internalBalancer hashes events by key (customer id) and sends a watermark
 // record to the partition its header names.
@@ -67,9 +62,8 @@ func (b *internalBalancer) Balance(m kafka.Message, partitions ...int) int {
 
 // newReader reads one partition from offset (an absolute offset or
 // kafka.FirstOffset) without a group: the group generation assigned it.
-func newReader(brokers []string, topic string, partition int, offset int64) (*kafka.Reader, error) {
-	r := kafka.NewReader(kafka.ReaderConfig{
-		Brokers:        brokers,
+func newReader(conn kafkaconn.Conn, topic string, partition int, offset int64) (*kafka.Reader, error) {
+	r := conn.Reader(kafka.ReaderConfig{
 		Topic:          topic,
 		Partition:      partition,
 		MinBytes:       1,
@@ -81,7 +75,7 @@ func newReader(brokers []string, topic string, partition int, offset int64) (*ka
 	})
 	if err := r.SetOffset(offset); err != nil {
 		r.Close()
-		return nil, fmt.Errorf("seek %s/%d to %d: %w", topic, partition, offset, err)
+		return nil, kafkaconn.Explain(fmt.Errorf("seek %s/%d to %d: %w", topic, partition, offset, err))
 	}
 	return r, nil
 }
@@ -120,10 +114,9 @@ type partitionFunc func(ctx context.Context, gen *kafka.Generation, topic string
 
 // runGroup joins group on topics and runs fn for every assigned partition
 // of every generation, until ctx ends. onJoin reports membership.
-func runGroup(ctx context.Context, brokers []string, group string, topics []string, log *slog.Logger, joined func(bool), fn partitionFunc) error {
-	cg, err := kafka.NewConsumerGroup(kafka.ConsumerGroupConfig{
+func runGroup(ctx context.Context, conn kafkaconn.Conn, group string, topics []string, log *slog.Logger, joined func(bool), fn partitionFunc) error {
+	cg, err := conn.ConsumerGroup(kafka.ConsumerGroupConfig{
 		ID:                     group,
-		Brokers:                brokers,
 		Topics:                 topics,
 		StartOffset:            kafka.FirstOffset,
 		HeartbeatInterval:      time.Second,
@@ -146,7 +139,7 @@ func runGroup(ctx context.Context, brokers []string, group string, topics []stri
 			if ctx.Err() != nil || errors.Is(err, kafka.ErrGroupClosed) {
 				return nil
 			}
-			log.Warn("consumer group join failed; retrying", "group", group, "err", err)
+			log.Warn("consumer group join failed; retrying", "group", group, "err", kafkaconn.Explain(err))
 			select {
 			case <-ctx.Done():
 				return nil

@@ -40,7 +40,7 @@ func New(cfg Config, store *redisstate.Store, set *rules.Set) (*Processor, error
 	if err := cfg.Validate(); err != nil {
 		return nil, err
 	}
-	adm, err := topics.NewAdmin(cfg.Brokers)
+	adm, err := topics.Open(cfg.Kafka)
 	if err != nil {
 		return nil, err
 	}
@@ -116,7 +116,7 @@ func (p *Processor) Run(ctx context.Context) error {
 	}
 	rp := newRepartitioner(&p.cfg, p.adm)
 	defer rp.close()
-	w := &worker{cfg: &p.cfg, store: p.store, engine: p.engine, alerts: newWriter(p.cfg.Brokers, p.cfg.AlertsTopic, nil)}
+	w := &worker{cfg: &p.cfg, store: p.store, engine: p.engine, alerts: newWriter(p.cfg.Kafka, p.cfg.AlertsTopic, nil)}
 	defer w.alerts.Close()
 	g, ctx := errgroup.WithContext(ctx)
 	g.Go(func() error { return rp.run(ctx, p.sourceJoined.Store) })

@@ -53,8 +53,8 @@ func newRepartitioner(cfg *Config, adm *topics.Admin) *repartitioner {
 	return &repartitioner{
 		cfg:      cfg,
 		adm:      adm,
-		internal: newWriter(cfg.Brokers, cfg.InternalTopic, &internalBalancer{}),
-		dlq:      newWriter(cfg.Brokers, cfg.DLQTopic, nil),
+		internal: newWriter(cfg.Kafka, cfg.InternalTopic, &internalBalancer{}),
+		dlq:      newWriter(cfg.Kafka, cfg.DLQTopic, nil),
 		assigned: make(map[source]*progress),
 	}
 }
@@ -75,7 +75,7 @@ func (r *repartitioner) sourceTopics() []string {
 
 // run consumes the source topics until ctx ends.
 func (r *repartitioner) run(ctx context.Context, joined func(bool)) error {
-	return runGroup(ctx, r.cfg.Brokers, r.cfg.Group+"-source", r.sourceTopics(), r.cfg.Logger, joined, r.partition)
+	return runGroup(ctx, r.cfg.Kafka, r.cfg.Group+"-source", r.sourceTopics(), r.cfg.Logger, joined, r.partition)
 }
 
 func (r *repartitioner) partition(ctx context.Context, gen *kafka.Generation, topic string, partition int, offset int64) {
@@ -102,7 +102,7 @@ func (r *repartitioner) partition(ctx context.Context, gen *kafka.Generation, to
 		delete(r.assigned, src)
 		r.mu.Unlock()
 	}()
-	rd, err := newReader(r.cfg.Brokers, topic, partition, p.next)
+	rd, err := newReader(r.cfg.Kafka, topic, partition, p.next)
 	if err != nil {
 		log.Error("open reader", "err", err)
 		return

@@ -45,7 +45,7 @@ type worker struct {
 }
 
 func (w *worker) run(ctx context.Context, joined func(bool)) error {
-	return runGroup(ctx, w.cfg.Brokers, w.cfg.Group, []string{w.cfg.InternalTopic}, w.cfg.Logger, joined, w.partition)
+	return runGroup(ctx, w.cfg.Kafka, w.cfg.Group, []string{w.cfg.InternalTopic}, w.cfg.Logger, joined, w.partition)
 }
 
 // received is one event read from the internal topic.
@@ -69,7 +69,7 @@ func (w *worker) partition(ctx context.Context, gen *kafka.Generation, topic str
 	}); err != nil {
 		return
 	}
-	rd, err := newReader(w.cfg.Brokers, topic, partition, offset)
+	rd, err := newReader(w.cfg.Kafka, topic, partition, offset)
 	if err != nil {
 		log.Error("open reader", "err", err)
 		return

@@ -14,6 +14,8 @@ import (
 	"github.com/twmb/franz-go/pkg/kadm"
 	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kgo"
+
+	"github.com/churnwatch/churnwatch/internal/kafkaconn"
 )
 
 // Spec describes one topic churnwatch needs.
@@ -30,9 +32,16 @@ type Admin struct {
 	adm *kadm.Client
 }
 
-// NewAdmin connects an admin client to brokers.
+// NewAdmin connects an admin client to brokers in plaintext.
 func NewAdmin(brokers []string) (*Admin, error) {
-	cl, err := kgo.NewClient(kgo.SeedBrokers(brokers...))
+	return Open(kafkaconn.Conn{Brokers: brokers})
+}
+
+// Open connects an admin client as conn says (brokers, TLS, SASL). Errors
+// of its methods name the settings that fix a refused login or an
+// untrusted certificate.
+func Open(conn kafkaconn.Conn) (*Admin, error) {
+	cl, err := conn.NewClient()
 	if err != nil {
 		return nil, fmt.Errorf("kafka admin client: %w", err)
 	}
@@ -40,14 +49,15 @@ func NewAdmin(brokers []string) (*Admin, error) {
 }
 
 // Ping checks that a broker answers.
-func (a *Admin) Ping(ctx context.Context) error { return a.cl.Ping(ctx) }
+func (a *Admin) Ping(ctx context.Context) error { return kafkaconn.Explain(a.cl.Ping(ctx)) }
 
 // Close closes the client.
 func (a *Admin) Close() { a.cl.Close() }
 
 // Ensure creates every missing topic of specs and returns, for each spec,
 // "created" or "exists (N partitions)".
-func (a *Admin) Ensure(ctx context.Context, specs []Spec) ([]string, error) {
+func (a *Admin) Ensure(ctx context.Context, specs []Spec) (_ []string, err error) {
+	defer func() { err = kafkaconn.Explain(err) }()
 	out := make([]string, len(specs))
 	for i, s := range specs {
 		res, err := a.adm.CreateTopic(ctx, s.Partitions, s.Replication, s.Configs, s.Name)
@@ -117,7 +127,8 @@ func sortedKeys(m map[string]*string) []string {
 }
 
 // Partitions returns the partition count of each existing topic of names.
-func (a *Admin) Partitions(ctx context.Context, names ...string) (map[string]int32, error) {
+func (a *Admin) Partitions(ctx context.Context, names ...string) (_ map[string]int32, err error) {
+	defer func() { err = kafkaconn.Explain(err) }()
 	md, err := a.adm.ListTopics(ctx, names...)
 	if err != nil {
 		return nil, fmt.Errorf("list topics %s: %w", strings.Join(names, ","), err)
@@ -148,7 +159,7 @@ func (a *Admin) StartOffsets(ctx context.Context, topics ...string) (map[string]
 
 func offsets(lo kadm.ListedOffsets, err error) (map[string]map[int32]int64, error) {
 	if err != nil {
-		return nil, fmt.Errorf("list offsets: %w", err)
+		return nil, kafkaconn.Explain(fmt.Errorf("list offsets: %w", err))
 	}
 	out := make(map[string]map[int32]int64)
 	var first error
@@ -181,10 +192,13 @@ type Lag struct {
 func (a *Admin) Lags(ctx context.Context, groups ...string) ([]Lag, error) {
 	dl, err := a.adm.Lag(ctx, groups...)
 	if err != nil {
-		return nil, fmt.Errorf("consumer lag: %w", err)
+		return nil, kafkaconn.Explain(fmt.Errorf("consumer lag: %w", err))
 	}
 	var out []Lag
 	for _, g := range dl {
+		if errors.Is(g.Error(), kerr.GroupIDNotFound) {
+			continue // never joined yet (newer brokers say so instead of describing an empty group)
+		}
 		if g.Error() != nil {
 			return nil, fmt.Errorf("lag of group %s: %w", g.Group, g.Error())
 		}

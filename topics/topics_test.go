@@ -7,6 +7,10 @@ import (
 
 	"github.com/twmb/franz-go/pkg/kfake"
 	"github.com/twmb/franz-go/pkg/kgo"
+
+	"github.com/churnwatch/churnwatch/internal/kafkaconn"
+	"github.com/churnwatch/churnwatch/internal/securetest"
+	"github.com/churnwatch/churnwatch/internal/tlsfiles"
 )
 
 func TestEnsureAndLag(t *testing.T) {
@@ -61,5 +65,52 @@ func TestEnsureAndLag(t *testing.T) {
 	}
 	if n, err := adm.Partitions(ctx, "a", "b", "missing"); err != nil || n["a"] != 3 || n["b"] != 1 {
 		t.Fatalf("partitions %v %v", n, err)
+	}
+}
+
+// TestOpenSecured: the admin client connects with TLS and SASL, and a wrong
+// password fails Ensure with the settings to fix.
+func TestOpenSecured(t *testing.T) {
+	certs := securetest.NewCerts(t)
+	b := securetest.Broker{TLS: certs.ServerTLS(false), Mechanism: kafkaconn.Plain, User: "ops", Password: "open-sesame"}
+	conn := kafkaconn.Conn{Brokers: b.Start(t), SASL: &kafkaconn.SASL{Mechanism: kafkaconn.Plain, Username: "ops", Password: "open-sesame"}}
+	tc, err := tlsfiles.Files{Prefix: "kafka_tls", CAFile: certs.CAFile}.Config()
+	if err != nil {
+		t.Fatal(err)
+	}
+	conn.TLS = tc
+	ctx := context.Background()
+	adm, err := Open(conn)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer adm.Close()
+	if lines, err := adm.Ensure(ctx, []Spec{{Name: "a", Partitions: 2, Replication: -1}}); err != nil || !strings.Contains(lines[0], "created with 2 partitions") {
+		t.Fatalf("ensure over TLS and SASL: %v %v", lines, err)
+	}
+	conn.SASL.Password = "guess"
+	bad, err := Open(conn)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer bad.Close()
+	if _, err := bad.Ensure(ctx, []Spec{{Name: "b", Partitions: 1, Replication: -1}}); err == nil || !strings.Contains(err.Error(), "check kafka_sasl_username, kafka_sasl_password") {
+		t.Errorf("ensure with a wrong password: %v", err)
+	}
+	if err := bad.Ping(ctx); err == nil || !strings.Contains(err.Error(), "kafka_sasl_password") {
+		t.Errorf("ping with a wrong password: %v", err)
+	}
+}
+
+// TestLagsOfNewGroup: a group that never joined has no lag to show, not
+// an error (newer brokers answer GROUP_ID_NOT_FOUND for it).
+func TestLagsOfNewGroup(t *testing.T) {
+	adm, err := NewAdmin(securetest.Broker{Topics: []string{"a"}}.Start(t))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer adm.Close()
+	if lags, err := adm.Lags(context.Background(), "never-joined"); err != nil || len(lags) != 0 {
+		t.Errorf("lags of a new group: %v, %v; want none and no error", lags, err)
 	}
 }

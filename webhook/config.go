@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"errors"
 	"fmt"
+	"net/netip"
 	"net/url"
 	"regexp"
 	"slices"
@@ -73,6 +74,10 @@ type Config struct {
 	// wall clock, notifications of rules that fire on absence wait.
 	// Default 1 hour; negative disables the guard.
 	StallAfter time.Duration
+	// DenyPrivate refuses to connect to loopback, private, link-local,
+	// unspecified and multicast addresses, checked on the address dialled
+	// (after name resolution), so a name that resolves to one is refused.
+	DenyPrivate bool
 }
 
 // file is the YAML form.
@@ -95,7 +100,8 @@ type file struct {
 		PerRule     *int   `yaml:"per_rule"`
 		PerCustomer *int   `yaml:"per_customer"`
 	} `yaml:"contact_caps"`
-	StallAfter string `yaml:"stall_after"`
+	StallAfter  string `yaml:"stall_after"`
+	DenyPrivate bool   `yaml:"deny_private_addresses"`
 }
 
 var (
@@ -129,7 +135,7 @@ func LoadConfig(name string, data []byte, lookup func(string) (string, bool)) (*
 			return v
 		})
 	}
-	cfg := &Config{Caps: DefaultCaps, StallAfter: time.Hour}
+	cfg := &Config{Caps: DefaultCaps, StallAfter: time.Hour, DenyPrivate: f.DenyPrivate}
 	seen := map[string]bool{}
 	for i, e := range f.Endpoints {
 		where := fmt.Sprintf("endpoints[%d]", i)
@@ -147,6 +153,8 @@ func LoadConfig(name string, data []byte, lookup func(string) (string, bool)) (*
 		ep.URL = expand(where+": url", e.URL)
 		if u, err := url.Parse(ep.URL); err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
 			fail("%s: url must be an http:// or https:// URL", where)
+		} else if ip, err := netip.ParseAddr(strings.Trim(u.Hostname(), "[]")); err == nil && f.DenyPrivate && nonPublic(ip) != "" {
+			fail("%s: url: %s is a %s address, refused by deny_private_addresses", where, ip, nonPublic(ip))
 		}
 		raw := e.Secrets
 		if e.Secret != "" {

@@ -49,7 +49,7 @@ type Result struct {
 
 // Client sends attempts.
 type Client struct {
-	HTTP *http.Client // default: a client without redirects
+	HTTP *http.Client // default: NewHTTPClient(false)
 	Now  func() time.Time
 }
 
@@ -62,7 +62,7 @@ func (c *Client) Deliver(ctx context.Context, ep *Endpoint, m Message) Result {
 	}
 	hc := c.HTTP
 	if hc == nil {
-		hc = &http.Client{CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}
+		hc = defaultClient
 	}
 	timeout := ep.Timeout
 	if timeout <= 0 {
@@ -89,6 +89,12 @@ func (c *Client) Deliver(ctx context.Context, ep *Endpoint, m Message) Result {
 	req.Header.Set(HeaderSignature, Sign(m.ID, ts, m.Body, ep.Secrets...))
 	resp, err := hc.Do(req)
 	if err != nil {
+		var refused *AddressError
+		if errors.As(err, &refused) {
+			// Not an outage: this endpoint resolves to an address churnwatch
+			// was told not to reach; retrying would not change that.
+			return Result{Outcome: DeadLetter, Err: fmt.Errorf("endpoint %s (%s): %w", ep.Name, ep.Host(), refused)}
+		}
 		if cause := context.Cause(ctx); cause != nil && errors.Is(err, context.DeadlineExceeded) {
 			err = cause
 		} else if ue, ok := err.(*url.Error); ok {
