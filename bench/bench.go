@@ -283,7 +283,7 @@ func eachPartition(ctx context.Context, brokers []string, fn func(ctx context.Co
 			}
 			g.Go(func() error {
 				r := kafka.NewReader(kafka.ReaderConfig{Brokers: brokers, Topic: topic, Partition: int(p), MinBytes: 1,
-					MaxBytes: 16 << 20, MaxWait: 100 * time.Millisecond, QueueCapacity: 4096})
+					MaxBytes: 1 << 20, MaxWait: 100 * time.Millisecond, QueueCapacity: 4096})
 				defer r.Close()
 				if err := r.SetOffset(kafka.FirstOffset); err != nil {
 					return err
