@@ -27,6 +27,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/prometheus/client_golang/prometheus/testutil"
 	"github.com/redis/go-redis/v9"
 	"github.com/segmentio/kafka-go"
 	"github.com/twmb/franz-go/pkg/kfake"
@@ -36,6 +37,7 @@ import (
 	"github.com/churnwatch/churnwatch/engine"
 	"github.com/churnwatch/churnwatch/event"
 	"github.com/churnwatch/churnwatch/internal/localredis"
+	"github.com/churnwatch/churnwatch/metrics"
 	"github.com/churnwatch/churnwatch/processor"
 	"github.com/churnwatch/churnwatch/redisstate"
 	"github.com/churnwatch/churnwatch/rules"
@@ -66,8 +68,10 @@ type Options struct {
 	CPUProfile io.Writer
 	// StateCache is the processor's per-partition state cache (0: its default).
 	StateCache int
-	Out        io.Writer
-	Logger     *slog.Logger
+	// BatchSize is the processor's batch bound (0: its default).
+	BatchSize int
+	Out       io.Writer
+	Logger    *slog.Logger
 }
 
 func (o *Options) defaults() {
@@ -170,7 +174,7 @@ func Run(ctx context.Context, o Options) (*Result, error) {
 	cfg := processor.Config{
 		Brokers: e.brokers, Group: "bench", CreateTopics: true, InternalPartitions: o.InternalPartitions,
 		SourcePartitions: o.SourcePartitions, MarkInterval: 200 * time.Millisecond, Logger: o.Logger,
-		StateCache: o.StateCache,
+		StateCache: o.StateCache, BatchSize: o.BatchSize,
 	}
 	adm, err := topics.NewAdmin(e.brokers)
 	if err != nil {
@@ -200,7 +204,7 @@ func Run(ctx context.Context, o Options) (*Result, error) {
 			return nil, err
 		}
 	}
-	res.EndToEnd, err = endToEnd(ctx, e, adm, cfg, now)
+	res.EndToEnd, err = endToEnd(ctx, e, adm, cfg, now, out)
 	if o.CPUProfile != nil {
 		pprof.StopCPUProfile()
 	}
@@ -279,7 +283,7 @@ func eachPartition(ctx context.Context, brokers []string, fn func(ctx context.Co
 			}
 			g.Go(func() error {
 				r := kafka.NewReader(kafka.ReaderConfig{Brokers: brokers, Topic: topic, Partition: int(p), MinBytes: 1,
-					MaxBytes: 16 << 20, MaxWait: 100 * time.Millisecond, QueueCapacity: 4096})
+					MaxBytes: 1 << 20, MaxWait: 100 * time.Millisecond, QueueCapacity: 4096})
 				defer r.Close()
 				if err := r.SetOffset(kafka.FirstOffset); err != nil {
 					return err
@@ -323,9 +327,10 @@ func bare(ctx context.Context, brokers []string, n int) (float64, error) {
 
 // endToEnd runs the processor until both stages committed everything and
 // the watermark reached the wall clock.
-func endToEnd(ctx context.Context, e *env, adm *topics.Admin, cfg processor.Config, now time.Time) (float64, error) {
+func endToEnd(ctx context.Context, e *env, adm *topics.Admin, cfg processor.Config, now time.Time, out io.Writer) (float64, error) {
 	processor.TuneGC()
 	store := redisstate.New(e.rdb, "")
+	cfg.Metrics = metrics.New()
 	p, err := processor.New(cfg, store, rules.Builtin())
 	if err != nil {
 		return 0, err
@@ -376,7 +381,10 @@ func endToEnd(ctx context.Context, e *env, adm *topics.Admin, cfg processor.Conf
 	}); err != nil {
 		return 0, err
 	}
-	return float64(n) / time.Since(start).Seconds(), nil
+	rate := float64(n) / time.Since(start).Seconds()
+	fmt.Fprintf(out, "state stage: %.2f states written and %.2f timers fired per event\n",
+		testutil.ToFloat64(cfg.Metrics.StatesWritten)/float64(n), testutil.ToFloat64(cfg.Metrics.TimersFired)/float64(n))
+	return rate, nil
 }
 
 // naive is the usual design: per event, read the customer's state from

@@ -28,6 +28,7 @@ func benchCmd(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	fs.Float64Var(&o.LatencyRate, "latency-rate", 10000, "offered load of the latency phase, events/s (-1 skips it)")
 	fs.DurationVar(&o.LatencyFor, "latency-for", 20*time.Second, "how long the latency phase offers load")
 	profile := fs.String("cpuprofile", "", "write a CPU profile of the end-to-end run to this file (go tool pprof -top FILE)")
+	fs.IntVar(&o.BatchSize, "batch-size", 0, "messages per processing batch (0: the processor's default)")
 	fs.IntVar(&o.StateCache, "state-cache", 0, "customers kept decoded per internal partition (0: the processor's default)")
 	if err := fs.Parse(args); err != nil {
 		return errUsage

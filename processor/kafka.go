@@ -67,7 +67,7 @@ func newReader(conn kafkaconn.Conn, topic string, partition int, offset int64) (
 		Topic:          topic,
 		Partition:      partition,
 		MinBytes:       1,
-		MaxBytes:       16 << 20,
+		MaxBytes:       1 << 20, // larger responses cost the broker copying (with 16 MiB, a fifth of the CPU of a backfill)
 		MaxWait:        100 * time.Millisecond,
 		QueueCapacity:  4096,
 		ReadBackoffMin: 50 * time.Millisecond,

@@ -7,6 +7,7 @@ import (
 	"reflect"
 	"sort"
 	"strconv"
+	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -232,6 +233,47 @@ func TestCrashMidBatchRestart(t *testing.T) {
 			}
 			compareStates(t, e, ostates, final)
 		})
+	}
+}
+
+// TestCatchUpEqualsOracle: in catch-up mode (big batches, timers fired
+// only once the watermark is a week past them) alerts and states are
+// exactly those of the offline engine, and no timer is left unfired.
+func TestCatchUpEqualsOracle(t *testing.T) {
+	// The first 20 batches of every partition catch up, the rest run as
+	// live traffic would (when the watermark-held timers fire).
+	saved := catchUp
+	var mu sync.Mutex
+	batches := map[int]int{}
+	catchUp.batch, catchUp.wait = 300, 100*time.Millisecond
+	catchUp.on = func(p int, _ int64) bool {
+		mu.Lock()
+		defer mu.Unlock()
+		batches[p]++
+		return batches[p] <= 20
+	}
+	t.Cleanup(func() { catchUp = saved })
+	msgs, _ := backfillHistory()
+	msgs = append(msgs, liveHistory()...)
+	sortByTime(msgs)
+	final := end.Add(-5 * time.Minute)
+	e := newEnvWith(t, end, func(c *Config) { c.BatchSize = 50 })
+	e.produce(msgs...)
+	e.start()
+	e.waitWatermark(final, 2*time.Minute)
+	got := parseAlerts(t, e.alertsOnTopic())
+	oa, ostates := oracle(t, msgs, final)
+	if len(oa) == 0 {
+		t.Fatal("the history fires no alert")
+	}
+	if g, w := keysOf(got), keysOfAlerts(oa); !reflect.DeepEqual(g, w) {
+		t.Errorf("alerts in catch-up mode differ from the offline engine:\n got %v\nwant %v", g, w)
+	}
+	compareStates(t, e, ostates, final)
+	for p := range e.cfg.InternalPartitions {
+		if due, err := e.store.Due(context.Background(), p, final, 10); err != nil || len(due) > 0 {
+			t.Errorf("partition %d: timers due by the final watermark left unfired: %v %v", p, due, err)
+		}
 	}
 }
 

@@ -35,6 +35,28 @@ func crashAt(point string) error {
 // maxDuePerStep bounds the timers one step fires; more wait for the next.
 const maxDuePerStep = 20000
 
+// While a partition is far behind its end (a backfill, a restart after a
+// pause), its batches grow up to catchUp.batch messages or catchUp.wait:
+// each customer's state is then loaded, advanced and written once for many
+// of its events and window edges. Within 20,000 messages of the end,
+// batches keep the configured bounds, so alerts of live traffic leave
+// promptly.
+//
+// While catching up, a timer also fires only once the watermark is
+// catchUp.slack past it. Its customer is advanced with the same result (the
+// engine fires every timer at its own event time, before any later event),
+// but most timers are then handled in the step of the customer's next event
+// instead of a step of their own. The alerts of those timers leave later in
+// wall-clock time, never with another time or id.
+var catchUp = struct {
+	batch       int
+	wait, slack time.Duration
+	// on says whether partition, lag messages behind its end, catches up;
+	// tests may replace it.
+	on func(partition int, lag int64) bool
+}{batch: 200000, wait: 2 * time.Second, slack: 7 * 24 * time.Hour,
+	on: func(_ int, lag int64) bool { return lag >= 20000 }}
+
 // worker is the state stage.
 type worker struct {
 	cfg    *Config
@@ -83,7 +105,11 @@ func (w *worker) partition(ctx context.Context, gen *kafka.Generation, topic str
 		if more {
 			idle = time.Millisecond
 		}
-		buf, err = fetchBatch(ctx, rd, w.cfg.BatchSize, w.cfg.BatchWait, idle, buf)
+		size, wait, slack := w.cfg.BatchSize, w.cfg.BatchWait, time.Duration(0)
+		if catchUp.on(partition, rd.Lag()) {
+			size, wait, slack = max(size, catchUp.batch), max(wait, catchUp.wait), catchUp.slack
+		}
+		buf, err = fetchBatch(ctx, rd, size, wait, idle, buf)
 		if ctx.Err() != nil {
 			return
 		}
@@ -100,7 +126,7 @@ func (w *worker) partition(ctx context.Context, gen *kafka.Generation, topic str
 		crashed := false
 		err := backoff.Retry(dctx, log, w.cfg.Metrics.Errors, "process batch", func() error {
 			var err error
-			more, err = w.step(dctx, log, partition, &m, cache, buf)
+			more, err = w.step(dctx, log, partition, &m, cache, buf, slack)
 			if errors.Is(err, errCrashed) {
 				crashed = true
 				return nil
@@ -118,9 +144,10 @@ func (w *worker) partition(ctx context.Context, gen *kafka.Generation, topic str
 }
 
 // step processes one batch of one internal partition; more reports that
-// further timers were already due. It may run again on the same batch after
-// a failure: everything it writes is idempotent.
-func (w *worker) step(ctx context.Context, log *slog.Logger, partition int, m *marks, cache *stateCache, msgs []kafka.Message) (more bool, err error) {
+// further timers were already due. Timers fire when the watermark is slack
+// past them. It may run again on the same batch after a failure: everything
+// it writes is idempotent.
+func (w *worker) step(ctx context.Context, log *slog.Logger, partition int, m *marks, cache *stateCache, msgs []kafka.Message, slack time.Duration) (more bool, err error) {
 	defer func() {
 		if err != nil {
 			cache.reset()
@@ -155,7 +182,7 @@ func (w *worker) step(ctx context.Context, log *slog.Logger, partition int, m *m
 		ids = append(ids, id)
 	}
 	if !wm.IsZero() {
-		due, err := w.store.Due(ctx, partition, wm, maxDuePerStep)
+		due, err := w.store.Due(ctx, partition, wm.Add(-slack), maxDuePerStep)
 		if err != nil {
 			return false, err
 		}
