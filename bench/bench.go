@@ -331,10 +331,6 @@ func endToEnd(ctx context.Context, e *env, adm *topics.Admin, cfg processor.Conf
 	processor.TuneGC()
 	store := redisstate.New(e.rdb, "")
 	cfg.Metrics = metrics.New()
-	p, err := processor.New(cfg, store, rules.Builtin())
-	if err != nil {
-		return 0, err
-	}
 	srcEnds, err := adm.EndOffsets(ctx, synth.Topics()...)
 	if err != nil {
 		return 0, err
@@ -345,43 +341,16 @@ func endToEnd(ctx context.Context, e *env, adm *topics.Admin, cfg processor.Conf
 			n += end
 		}
 	}
-	pctx, cancel := context.WithCancel(ctx)
-	done := make(chan error, 1)
-	start := time.Now()
-	go func() { done <- p.Run(pctx) }()
-	defer func() { cancel(); <-done }()
-	wait := func(what string, ok func() (bool, error)) error {
-		deadline := time.Now().Add(10 * time.Minute)
-		for {
-			if good, err := ok(); good {
-				return nil
-			} else if time.Now().After(deadline) {
-				return fmt.Errorf("%s not reached within 10 minutes (%v)", what, err)
-			}
-			select {
-			case err := <-done:
-				return fmt.Errorf("processor stopped: %w", err)
-			case <-time.After(10 * time.Millisecond):
-			}
-		}
-	}
-	if err := wait("source stage drained", func() (bool, error) { return adm.Committed(ctx, "bench-source", srcEnds) }); err != nil {
-		return 0, err
-	}
-	internalEnds, err := adm.EndOffsets(ctx, "churnwatch-events")
+	t0 := time.Now()
+	r, err := start(ctx, cfg, store)
 	if err != nil {
 		return 0, err
 	}
-	if err := wait("state stage drained", func() (bool, error) { return adm.Committed(ctx, "bench", internalEnds) }); err != nil {
+	defer r.stop()
+	if err := r.drain(ctx, adm, cfg.Group, srcEnds, store, now); err != nil {
 		return 0, err
 	}
-	if err := wait("watermark", func() (bool, error) {
-		wm, err := store.Clock(ctx)
-		return err == nil && !wm.IsZero() && !wm.Before(now.Add(-10*time.Minute)), err
-	}); err != nil {
-		return 0, err
-	}
-	rate := float64(n) / time.Since(start).Seconds()
+	rate := float64(n) / time.Since(t0).Seconds()
 	fmt.Fprintf(out, "state stage: %.2f states written and %.2f timers fired per event\n",
 		testutil.ToFloat64(cfg.Metrics.StatesWritten)/float64(n), testutil.ToFloat64(cfg.Metrics.TimersFired)/float64(n))
 	return rate, nil

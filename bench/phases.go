@@ -13,12 +13,9 @@ import (
 	"github.com/segmentio/kafka-go"
 
 	"github.com/churnwatch/churnwatch/alerts"
-	"github.com/churnwatch/churnwatch/engine"
-	"github.com/churnwatch/churnwatch/event"
 	"github.com/churnwatch/churnwatch/processor"
 	"github.com/churnwatch/churnwatch/redisstate"
 	"github.com/churnwatch/churnwatch/rules"
-	"github.com/churnwatch/churnwatch/state"
 	"github.com/churnwatch/churnwatch/synth"
 	"github.com/churnwatch/churnwatch/topics"
 )
@@ -57,6 +54,33 @@ func (r *running) until(what string, limit time.Duration, cond func() bool) erro
 		}
 	}
 	return nil
+}
+
+// drain waits until the processor's source group committed srcEnds, its
+// state group committed the end of the internal topic and the watermark
+// reached the wall clock (now, less the allowed lateness).
+func (r *running) drain(ctx context.Context, adm *topics.Admin, group string, srcEnds map[string]map[int32]int64, store *redisstate.Store, now time.Time) error {
+	const limit = 10 * time.Minute
+	if err := r.until("source stage drained", limit, func() bool {
+		ok, _ := adm.Committed(ctx, group+"-source", srcEnds)
+		return ok
+	}); err != nil {
+		return err
+	}
+	internalEnds, err := adm.EndOffsets(ctx, "churnwatch-events")
+	if err != nil {
+		return err
+	}
+	if err := r.until("state stage drained", limit, func() bool {
+		ok, _ := adm.Committed(ctx, group, internalEnds)
+		return ok
+	}); err != nil {
+		return err
+	}
+	return r.until("watermark", limit, func() bool {
+		wm, err := store.Clock(ctx)
+		return err == nil && !wm.IsZero() && !wm.Before(now.Add(-10*time.Minute))
+	})
 }
 
 // Latency offers live synthetic traffic at rate events/s for d and returns
@@ -228,11 +252,10 @@ func readAll(ctx context.Context, brokers []string, topic string) []kafka.Messag
 	return out
 }
 
-// Restart fills Redis with n customers (each a VIP with one purchase,
-// applied by the engine and written as the processor writes them; their
-// timers are left out, none would be due), starts a processor cold and
-// returns the time from start until its first event is applied and
-// written.
+// Restart lets a processor apply n customers (each a VIP with one
+// purchase) and stop, returns the Redis memory that added per customer,
+// then starts a processor cold and returns the time from its start until
+// its first event is applied and written.
 func Restart(ctx context.Context, n int) (d time.Duration, bytesPerCustomer float64, err error) {
 	e, err := newEnv(ctx)
 	if err != nil {
@@ -249,42 +272,50 @@ func Restart(ctx context.Context, n int) (d time.Duration, bytesPerCustomer floa
 	if _, err := adm.Ensure(ctx, processor.TopicSpecs(cfg)); err != nil {
 		return 0, 0, err
 	}
+	// The population: every customer a VIP profile and one purchase, on
+	// the source topics, applied by the processor itself, so that Redis
+	// holds all it keeps of a customer (state, timer, spend ranking, KPI
+	// facts).
+	msgs := make([]synth.Message, 0, 2*n)
+	for i := range n {
+		id := synth.CustomerID(i)
+		at := now.Add(-time.Duration(i%300) * 24 * time.Hour)
+		msgs = append(msgs,
+			synth.Message{Topic: "customers", Key: []byte(id), Value: eventJSON("p-"+id, id, at, "tier", "vip")},
+			synth.Message{Topic: "purchases", Key: []byte(id), Value: eventJSON("o-"+id, id, at.Add(time.Hour), "amount", 10)})
+	}
+	if err := write(ctx, e.brokers, msgs); err != nil {
+		return 0, 0, err
+	}
+	msgs = nil
+	srcEnds, err := adm.EndOffsets(ctx, synth.Topics()...)
+	if err != nil {
+		return 0, 0, err
+	}
+	baseline, err := usedMemory(ctx, e.rdb)
+	if err != nil {
+		return 0, 0, err
+	}
 	store := redisstate.New(e.rdb, "")
-	eng := engine.New(rules.Builtin(), nil)
-	const chunk = 10000
-	for lo := 0; lo < n; lo += chunk {
-		var b redisstate.Batch
-		for i := lo; i < min(lo+chunk, n); i++ {
-			id := synth.CustomerID(i)
-			c := state.New(id)
-			at := now.Add(-time.Duration(i%300) * 24 * time.Hour)
-			for k, js := range [][]byte{eventJSON("p-"+id, id, at, "tier", "vip"), eventJSON("o-"+id, id, at.Add(time.Hour), "amount", 10)} {
-				typ := []event.Type{event.Customer, event.Purchase}[k]
-				ev, err := event.Decode(js, typ, now)
-				if err != nil {
-					return 0, 0, err
-				}
-				c.Receive(ev, int64(k))
-			}
-			if err := eng.Advance(c, now, func(alerts.Alert) {}); err != nil {
-				return 0, 0, err
-			}
-			b.States = append(b.States, c)
-		}
-		if err := store.Write(ctx, &b); err != nil {
-			return 0, 0, err
-		}
+	first, err := start(ctx, cfg, store)
+	if err != nil {
+		return 0, 0, err
+	}
+	err = first.drain(ctx, adm, cfg.Group, srcEnds, store, now)
+	first.stop()
+	if err != nil {
+		return 0, 0, err
 	}
 	used, err := usedMemory(ctx, e.rdb)
 	if err != nil {
 		return 0, 0, err
 	}
-	bytesPerCustomer = float64(used) / float64(n)
+	bytesPerCustomer = float64(used-baseline) / float64(n)
+	t0 := time.Now()
 	r, err := start(ctx, cfg, store)
 	if err != nil {
 		return 0, 0, err
 	}
-	t0 := time.Now()
 	defer r.stop()
 	id := synth.CustomerID(n + 1)
 	if err := write(ctx, e.brokers, []synth.Message{{Topic: "purchases", Key: []byte(id), Value: eventJSON("first-"+id, id, now.Add(-10*time.Minute), "amount", 5)}}); err != nil {
