@@ -2,7 +2,9 @@ package rules
 
 import (
 	"cel.dev/cel-go/cel"
+	celast "cel.dev/cel-go/common/ast"
 	"cel.dev/cel-go/common/cost"
+	"cel.dev/cel-go/common/operators"
 	"cel.dev/cel-go/common/types"
 	"cel.dev/cel-go/common/types/ref"
 )
@@ -84,4 +86,53 @@ func (p *program) eval(v *View, bounded bool) (ref.Val, error) {
 func withinEstimate(v *View) bool {
 	return len(v.Customer.Attributes) <= assumedEntries && len(v.Usage.Metrics) <= assumedEntries &&
 		len(v.LastSeen) <= assumedEntries
+}
+
+// nestedComparison returns the operator of the first equality or `in` test
+// in a whose operands are lists or maps holding lists or maps, or "". Such
+// a comparison walks every nested element: a list built by repeated
+// .map(a, [a, a]) holds 2^n elements while the cost model sees one value
+// of at most assumedEntries entries, so neither limit would stop it. A
+// churn rule has no use for it.
+func nestedComparison(a *cel.Ast) string {
+	native := a.NativeRep()
+	found := ""
+	celast.PreOrderVisit(native.Expr(), celast.NewExprVisitor(func(e celast.Expr) {
+		if found != "" || e.Kind() != celast.CallKind {
+			return
+		}
+		call := e.AsCall()
+		switch call.FunctionName() {
+		case operators.Equals, operators.NotEquals, operators.In, operators.OldIn:
+		default:
+			return
+		}
+		for _, arg := range call.Args() {
+			if nestedContainer(native.GetType(arg.ID())) {
+				found = call.FunctionName()
+				return
+			}
+		}
+	}))
+	return found
+}
+
+// nestedContainer reports a list or map type whose elements (or values)
+// are lists, maps or of a type known only at run time.
+func nestedContainer(t *types.Type) bool {
+	if t == nil {
+		return false
+	}
+	switch t.Kind() {
+	case types.ListKind, types.MapKind:
+	default:
+		return false
+	}
+	for _, p := range t.Parameters() {
+		switch p.Kind() {
+		case types.ListKind, types.MapKind, types.DynKind, types.AnyKind:
+			return true
+		}
+	}
+	return false
 }

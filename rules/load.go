@@ -296,6 +296,10 @@ func (l *loader) compile(n *yaml.Node, what, want string) *program {
 		l.vars |= vars
 		l.timed |= timed
 	}
+	if op := nestedComparison(ast); op != "" {
+		l.errorf(n, "%s: too expensive: %s compares lists or maps that hold lists or maps (element by element, at any depth); compare their elements instead", what, strings.Trim(op, "_@"))
+		return nil
+	}
 	est, err := l.env.EstimateCost(ast, estimator{})
 	if err != nil {
 		l.errorf(n, "%s: cost: %v", what, err)
