@@ -156,7 +156,15 @@ var hostileConfigs = []struct {
 	{name: "10,000 endpoints, one bad", src: "endpoints:\n" + strings.Repeat("  - {name: a, url: 'https://h', secret: '"+vectorSecret+"'}\n", 10000), want: "name used twice"},
 	{name: "recursive template", src: hostileEndpoint + "    template: go\n    template_text: '{{define \"x\"}}{{template \"x\" .}}{{end}}{{template \"x\" .}}'\n", want: "exceeded maximum template depth"},
 	{name: "template looping 2^63 times", src: hostileEndpoint + "    template: go\n    template_text: '{{range 9223372036854775807}}{{end}}{}'\n",
-		gap: "a template's check on the sample alert runs without a bound on its time or output"},
+		want: "may loop more than 100000 times"},
+	{name: "nested loops", src: hostileEndpoint + "    template: go\n    template_text: '{{range 1000}}{{range .Alert.Reasons}}{{range 1000}}{{end}}{{end}}{{end}}{}'\n",
+		want: "may loop more than 100000 times"},
+	{name: "loops through template calls", src: hostileEndpoint + "    template: go\n    template_text: '{{define \"a\"}}{{range 1000}}{{end}}{{end}}{{range 1000}}{{template \"a\"}}{{end}}{}'\n",
+		want: "may loop more than 100000 times"},
+	{name: "loop over a variable", src: hostileEndpoint + "    template: go\n    template_text: '{{$n := 9223372036854775807}}{{range $n}}{{end}}{}'\n",
+		want: "a range may go over the alert's data"},
+	{name: "100 MB of output", src: hostileEndpoint + "    template: go\n    template_text: '{{range 100000}}{{$.CloudEvent}}{{end}}'\n",
+		want: "the output exceeds 1048576 bytes"},
 }
 
 // TestLoadConfigHostile: LoadConfig neither panics nor hangs on hostile

@@ -3,6 +3,7 @@ package webhook
 import (
 	"bytes"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"strconv"
 	"strings"
@@ -63,6 +64,9 @@ func ParseTemplate(kind, goText string) (*Template, error) {
 		tmpl, err := template.New("webhook").Option("missingkey=error").Funcs(templateFuncs).Parse(goText)
 		if err != nil {
 			return nil, fmt.Errorf("webhook template: %w", err)
+		}
+		if err := checkLoops(tmpl); err != nil {
+			return nil, err
 		}
 		t := &Template{kind: k, tmpl: tmpl}
 		if err := t.check(); err != nil {
@@ -358,14 +362,17 @@ func (t *Template) execute(ce []byte, ev *alerts.CloudEvent) ([]byte, error) {
 		Alert:           ev.Data,
 		CloudEvent:      string(ce),
 	}
-	var buf bytes.Buffer
+	var buf limitedBuffer
 	if err := t.tmpl.Execute(&buf, data); err != nil {
+		if errors.Is(err, errBodyTooLarge) {
+			return nil, errBodyTooLarge
+		}
 		return nil, fmt.Errorf("webhook template go: %w", err)
 	}
-	if !json.Valid(buf.Bytes()) {
-		return nil, fmt.Errorf("webhook template go: the output is not valid JSON: %s", excerpt(buf.Bytes()))
+	if !json.Valid(buf.buf) {
+		return nil, fmt.Errorf("webhook template go: the output is not valid JSON: %s", excerpt(buf.buf))
 	}
-	return buf.Bytes(), nil
+	return buf.buf, nil
 }
 
 // check executes the template on a sample alert.
