@@ -292,51 +292,47 @@ func nastyHeader(m kafka.Message, key string) string {
 	return ""
 }
 
-// nearLimitGap is why TestNastyValuesTheBrokerAccepts is skipped: a bad
-// message too large for the dead-letter writer (BatchBytes 1e6) or topic is
-// retried forever and holds its source partition, and with it the
-// watermark, back.
-const nearLimitGap = "a dead letter larger than the dead-letter writer's BatchBytes (1e6) or the churn-dlq topic's max.message.bytes " +
-	"is retried forever, stalling its source partition; values from 1e6 bytes up to the broker's limit reach churnwatch"
-
 // TestNastyValuesTheBrokerAccepts: a bad value as large as the broker
 // accepts is dead-lettered like any other and processing goes on: 1,040,000
-// bytes under Kafka's default limits (1 MiB per record batch), and 10 MB
-// once the operator raised max.message.bytes of the source topic and of
-// churn-dlq.
+// bytes under Kafka's default limits (1 MiB per record batch), 10 MB once
+// the operator raised max.message.bytes of the source topic (churn-dlq is
+// created with 16 MiB); a value larger than the dead-letter topic takes
+// (refused by the broker or by the writer's bound) is dead-lettered with its
+// first 64 KiB and its original length.
 func TestNastyValuesTheBrokerAccepts(t *testing.T) {
 	for _, tt := range []struct {
-		name  string
-		size  int
-		raise bool // max.message.bytes of usage and churn-dlq to 16 MiB
+		name             string
+		size             int
+		usageMax, dlqMax int // max.message.bytes set on usage and churn-dlq; 0 keeps it
 	}{
-		{"1,040,000 bytes at the default limit", 1_040_000, false},
-		{"10 MB with raised limits", 10 << 20, true},
+		{"1,040,000 bytes at the default limit", 1_040_000, 0, 0},
+		{"10 MB with a raised source limit", 10 << 20, 16 << 20, 0},
+		{"2 MB on a dead-letter topic of 1 MiB", 2 << 20, 16 << 20, 1 << 20},
+		{"20 MB, over the dead-letter writer's bound", 20 << 20, 32 << 20, 0},
 	} {
 		t.Run(tt.name, func(t *testing.T) {
-			t.Skip("known gap: " + nearLimitGap)
 			e := newEnv(t, end)
 			ctx := context.Background()
-			if tt.raise {
-				res, err := (&kafka.Client{Addr: kafka.TCP(e.brokers...)}).IncrementalAlterConfigs(ctx, &kafka.IncrementalAlterConfigsRequest{
-					Resources: []kafka.IncrementalAlterConfigsRequestResource{
-						{ResourceType: kafka.ResourceTypeTopic, ResourceName: "usage", Configs: []kafka.IncrementalAlterConfigsRequestConfig{
-							{Name: "max.message.bytes", Value: strconv.Itoa(16 << 20), ConfigOperation: kafka.ConfigOperationSet}}},
-						{ResourceType: kafka.ResourceTypeTopic, ResourceName: "churn-dlq", Configs: []kafka.IncrementalAlterConfigsRequestConfig{
-							{Name: "max.message.bytes", Value: strconv.Itoa(16 << 20), ConfigOperation: kafka.ConfigOperationSet}}},
-					},
-				})
+			var alter []kafka.IncrementalAlterConfigsRequestResource
+			for topic, max := range map[string]int{"usage": tt.usageMax, "churn-dlq": tt.dlqMax} {
+				if max > 0 {
+					alter = append(alter, kafka.IncrementalAlterConfigsRequestResource{ResourceType: kafka.ResourceTypeTopic, ResourceName: topic,
+						Configs: []kafka.IncrementalAlterConfigsRequestConfig{{Name: "max.message.bytes", Value: strconv.Itoa(max), ConfigOperation: kafka.ConfigOperationSet}}})
+				}
+			}
+			if len(alter) > 0 {
+				res, err := (&kafka.Client{Addr: kafka.TCP(e.brokers...)}).IncrementalAlterConfigs(ctx, &kafka.IncrementalAlterConfigsRequest{Resources: alter})
 				if err == nil {
 					for _, r := range res.Resources {
 						err = errors.Join(err, r.Error)
 					}
 				}
 				if err != nil {
-					t.Fatalf("raise max.message.bytes: %v", err)
+					t.Fatalf("set max.message.bytes: %v", err)
 				}
 			}
 			w := &kafka.Writer{Addr: kafka.TCP(e.brokers...), Balancer: toPartition0, RequiredAcks: kafka.RequireAll,
-				BatchSize: 1, BatchBytes: 16 << 20, BatchTimeout: time.Millisecond, Transport: &kafka.Transport{}}
+				BatchSize: 1, BatchBytes: 32 << 20, BatchTimeout: time.Millisecond, Transport: &kafka.Transport{}}
 			defer w.Close()
 			value := strings.Repeat("x", tt.size)
 			for _, m := range []kafka.Message{
@@ -353,9 +349,22 @@ func TestNastyValuesTheBrokerAccepts(t *testing.T) {
 				t.Errorf("the normal event after it was not applied: %v", err)
 			}
 			dlq := e.readAll("churn-dlq")
-			if len(dlq) != 1 || string(dlq[0].Key) != "huge" || string(dlq[0].Value) != value ||
-				!strings.Contains(nastyHeader(dlq[0], HeaderError), "exceeds the limit") && !strings.Contains(nastyHeader(dlq[0], HeaderError), "invalid JSON") {
-				t.Errorf("%d dead letters, want the original message with its reason", len(dlq))
+			if len(dlq) != 1 {
+				t.Fatalf("%d dead letters, want 1", len(dlq))
+			}
+			d := dlq[0]
+			if reason := nastyHeader(d, HeaderError); string(d.Key) != "huge" || !strings.Contains(reason, "exceeds the limit") && !strings.Contains(reason, "invalid JSON") {
+				t.Errorf("dead letter key %q reason %q, want the original key and the reason", d.Key, reason)
+			}
+			if nastyHeader(d, HeaderOffset) != "0" || nastyHeader(d, HeaderTopic) != "usage" {
+				t.Errorf("dead letter source %s/%s, want usage at offset 0", nastyHeader(d, HeaderTopic), nastyHeader(d, HeaderOffset))
+			}
+			cut := tt.dlqMax > 0 && tt.dlqMax < tt.size || tt.size > DLQMaxBytes
+			switch {
+			case !cut && (string(d.Value) != value || nastyHeader(d, HeaderTruncated) != ""):
+				t.Errorf("dead letter of %d bytes (truncated %q), want the whole value of %d", len(d.Value), nastyHeader(d, HeaderTruncated), tt.size)
+			case cut && (string(d.Value) != value[:64<<10] || nastyHeader(d, HeaderTruncated) != strconv.Itoa(tt.size)):
+				t.Errorf("dead letter of %d bytes, truncated %q; want the first 64 KiB and %s=%d", len(d.Value), nastyHeader(d, HeaderTruncated), HeaderTruncated, tt.size)
 			}
 		})
 	}

@@ -82,11 +82,13 @@ func TopicSpecs(cfg Config) []topics.Spec {
 	// The internal topic only carries events until the state stage applied
 	// them; its retention bounds how long a stopped processor may stay down.
 	retention := strconv.FormatInt(p.cfg.InternalRetention.Milliseconds(), 10)
+	dlqMax := strconv.Itoa(DLQMaxBytes)
 	return append(specs,
 		topics.Spec{Name: p.cfg.InternalTopic, Partitions: int32(p.cfg.InternalPartitions), Replication: p.cfg.replication(),
 			Configs: map[string]*string{"retention.ms": &retention}},
 		topics.Spec{Name: p.cfg.AlertsTopic, Partitions: int32(p.cfg.SourcePartitions), Replication: p.cfg.replication()},
-		topics.Spec{Name: p.cfg.DLQTopic, Partitions: 1, Replication: p.cfg.replication()},
+		topics.Spec{Name: p.cfg.DLQTopic, Partitions: 1, Replication: p.cfg.replication(),
+			Configs: map[string]*string{"max.message.bytes": &dlqMax}},
 	)
 }
 

@@ -15,6 +15,7 @@ import (
 
 	"github.com/churnwatch/churnwatch/event"
 	"github.com/churnwatch/churnwatch/internal/backoff"
+	"github.com/churnwatch/churnwatch/internal/kafkaconn"
 	"github.com/churnwatch/churnwatch/topics"
 )
 
@@ -54,7 +55,7 @@ func newRepartitioner(cfg *Config, adm *topics.Admin) *repartitioner {
 		cfg:      cfg,
 		adm:      adm,
 		internal: newWriter(cfg.Kafka, cfg.InternalTopic, &internalBalancer{}),
-		dlq:      newWriter(cfg.Kafka, cfg.DLQTopic, nil),
+		dlq:      newDLQWriter(cfg.Kafka, cfg.DLQTopic),
 		assigned: make(map[source]*progress),
 	}
 }
@@ -193,7 +194,7 @@ func (r *repartitioner) partition(ctx context.Context, gen *kafka.Generation, to
 // ctx ended first.
 func (r *repartitioner) forward(ctx context.Context, log *slog.Logger, bad, out []kafka.Message) bool {
 	if len(bad) > 0 {
-		if backoff.Retry(ctx, log, r.cfg.Metrics.Errors, "write dead letters", func() error { return summarize(r.dlq.WriteMessages(ctx, bad...)) }) != nil {
+		if backoff.Retry(ctx, log, r.cfg.Metrics.Errors, "write dead letters", func() error { return r.writeDeadLetters(ctx, bad) }) != nil {
 			return false
 		}
 	}
@@ -267,6 +268,70 @@ func reasonLabel(err error) string {
 		return "future"
 	}
 	return "invalid_value"
+}
+
+// DLQMaxBytes is the max.message.bytes the dead-letter topic is created
+// with and the most its writer puts in one request: a bad message as large
+// as a source topic allows under Kafka's defaults (1 MiB), or one raised
+// sixteenfold, is dead-lettered whole.
+const DLQMaxBytes = 16 << 20
+
+// truncatedKeep is how much of a value too large for the dead-letter topic
+// is kept; HeaderTruncated then holds the value's original length.
+const truncatedKeep = 64 << 10
+
+// HeaderTruncated marks a dead letter whose value was cut to its first
+// truncatedKeep bytes; the whole message stays at its source offset.
+const HeaderTruncated = "churnwatch-truncated"
+
+func newDLQWriter(conn kafkaconn.Conn, topic string) *kafka.Writer {
+	w := newWriter(conn, topic, nil)
+	w.BatchBytes = DLQMaxBytes
+	return w
+}
+
+// writeDeadLetters writes dead letters. When the broker or the writer
+// refuses a batch as too large (a dead-letter topic created with a smaller
+// max.message.bytes, say), they are written one at a time, and one still
+// too large is written with its value cut (HeaderTruncated): a bad message
+// never holds its source partition back.
+func (r *repartitioner) writeDeadLetters(ctx context.Context, bad []kafka.Message) error {
+	err := r.dlq.WriteMessages(ctx, bad...)
+	if err == nil || !tooLarge(err) {
+		return summarize(err)
+	}
+	for _, m := range bad {
+		err := r.dlq.WriteMessages(ctx, m)
+		if tooLarge(err) {
+			err = r.dlq.WriteMessages(ctx, truncated(m))
+		}
+		if err != nil {
+			return summarize(err)
+		}
+	}
+	return nil
+}
+
+func tooLarge(err error) bool {
+	var we kafka.WriteErrors
+	if errors.As(err, &we) {
+		for _, e := range we {
+			if errors.Is(e, kafka.MessageSizeTooLarge) {
+				return true
+			}
+		}
+	}
+	return errors.Is(err, kafka.MessageSizeTooLarge)
+}
+
+// truncated is m with its value cut to truncatedKeep bytes and its key to
+// as much, marked with HeaderTruncated.
+func truncated(m kafka.Message) kafka.Message {
+	n := len(m.Value)
+	m.Key = m.Key[:min(len(m.Key), truncatedKeep)]
+	m.Value = m.Value[:min(n, truncatedKeep)]
+	m.Headers = append(m.Headers[:len(m.Headers):len(m.Headers)], kafka.Header{Key: HeaderTruncated, Value: []byte(strconv.Itoa(n))})
+	return m
 }
 
 // deadLetter wraps a bad message with the four headers of contract §1.
