@@ -67,8 +67,8 @@ func newReader(conn kafkaconn.Conn, topic string, partition int, offset int64) (
 		Topic:          topic,
 		Partition:      partition,
 		MinBytes:       1,
-		MaxBytes:       1 << 20, // larger responses cost the broker copying (with 16 MiB, a fifth of the CPU of a backfill)
-		MaxWait:        100 * time.Millisecond,
+		MaxBytes:       1 << 20,                // larger responses cost the broker copying (with 16 MiB, a fifth of the CPU of a backfill)
+		MaxWait:        500 * time.Millisecond, // also what the broker has to start answering: a message of many MiB takes time
 		QueueCapacity:  4096,
 		ReadBackoffMin: 50 * time.Millisecond,
 		ReadBackoffMax: time.Second,
