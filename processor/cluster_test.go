@@ -2,7 +2,6 @@ package processor
 
 import (
 	"context"
-	"reflect"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -23,12 +22,7 @@ func TestRedisCluster(t *testing.T) {
 	e.produce(msgs...)
 	r := e.start()
 	e.waitWatermark(final, 2*time.Minute)
-	got := parseAlerts(t, e.alertsOnTopic())
-	oa, ostates := oracle(t, msgs, final)
-	if g, w := keysOf(got), keysOfAlerts(oa); !reflect.DeepEqual(g, w) {
-		t.Errorf("alerts on a Redis Cluster differ from the offline engine:\n got %v\nwant %v", g, w)
-	}
-	compareStates(t, e, ostates, final)
+	e.matchesOracle(t, msgs, final, "on a Redis Cluster")
 	ctx := context.Background()
 	if as, err := r.p.Alerts(ctx, "firing", 100); err != nil || len(as) == 0 {
 		t.Errorf("alert index on the cluster: %d alerts, %v", len(as), err)

@@ -7,6 +7,7 @@ import (
 	"log/slog"
 	"net"
 	"os"
+	"reflect"
 	"sort"
 	"strconv"
 	"sync/atomic"
@@ -52,10 +53,11 @@ func newEnvWith(t testing.TB, now time.Time, edit func(*Config)) *env {
 	return newEnvOn(t, now, rdb, edit)
 }
 
-// newEnvOn is newEnvWith over a given Redis (a cluster, say).
-func newEnvOn(t testing.TB, now time.Time, rdb redis.UniversalClient, edit func(*Config)) *env {
+// newEnvOn is newEnvWith over a given Redis (a cluster, say), with the
+// broker's options adjusted by opts (a data directory, a port).
+func newEnvOn(t testing.TB, now time.Time, rdb redis.UniversalClient, edit func(*Config), opts ...kfake.Opt) *env {
 	t.Helper()
-	cluster, err := kfake.NewCluster(kfake.NumBrokers(1), kfake.Ports(freePort(t)))
+	cluster, err := kfake.NewCluster(append([]kfake.Opt{kfake.NumBrokers(1), kfake.Ports(freePort(t))}, opts...)...)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -277,6 +279,22 @@ func (e *env) readAll(topic string) []kafka.Message {
 		r.Close()
 	}
 	return out
+}
+
+// matchesOracle checks the alert topic (by id and time) and every
+// customer's state against the offline engine run over msgs up to final;
+// when names the run in the error.
+func (e *env) matchesOracle(t *testing.T, msgs []msg, final time.Time, when string) {
+	t.Helper()
+	got := parseAlerts(t, e.alertsOnTopic())
+	oa, ostates := oracle(t, msgs, final)
+	if len(oa) == 0 {
+		t.Fatal("the history fires no alert")
+	}
+	if g, w := keysOf(got), keysOfAlerts(oa); !reflect.DeepEqual(g, w) {
+		t.Errorf("alerts %s differ from the offline engine:\n got %v\nwant %v", when, g, w)
+	}
+	compareStates(t, e, ostates, final)
 }
 
 // alertKey is what identifies an alert event: its CloudEvent id and time.

@@ -226,12 +226,7 @@ func TestCrashMidBatchRestart(t *testing.T) {
 
 			e.start()
 			e.waitWatermark(final, 2*time.Minute)
-			got := parseAlerts(t, e.alertsOnTopic())
-			oa, ostates := oracle(t, msgs, final)
-			if g, w := keysOf(got), keysOfAlerts(oa); !reflect.DeepEqual(g, w) {
-				t.Errorf("alerts after the crash differ from an uninterrupted run:\n got %v\nwant %v", g, w)
-			}
-			compareStates(t, e, ostates, final)
+			e.matchesOracle(t, msgs, final, "after the crash")
 		})
 	}
 }
@@ -261,15 +256,7 @@ func TestCatchUpEqualsOracle(t *testing.T) {
 	e.produce(msgs...)
 	e.start()
 	e.waitWatermark(final, 2*time.Minute)
-	got := parseAlerts(t, e.alertsOnTopic())
-	oa, ostates := oracle(t, msgs, final)
-	if len(oa) == 0 {
-		t.Fatal("the history fires no alert")
-	}
-	if g, w := keysOf(got), keysOfAlerts(oa); !reflect.DeepEqual(g, w) {
-		t.Errorf("alerts in catch-up mode differ from the offline engine:\n got %v\nwant %v", g, w)
-	}
-	compareStates(t, e, ostates, final)
+	e.matchesOracle(t, msgs, final, "in catch-up mode")
 	for p := range e.cfg.InternalPartitions {
 		if due, err := e.store.Due(context.Background(), p, final, 10); err != nil || len(due) > 0 {
 			t.Errorf("partition %d: timers due by the final watermark left unfired: %v %v", p, due, err)

@@ -2,7 +2,6 @@ package processor
 
 import (
 	"context"
-	"reflect"
 	"testing"
 	"time"
 
@@ -47,10 +46,5 @@ func TestThreeInstancesTakeOver(t *testing.T) {
 	if after := testutil.ToFloat64(rs[0].p.Metrics().StatesWritten) + testutil.ToFloat64(rs[2].p.Metrics().StatesWritten); after <= before {
 		t.Errorf("the remaining instances wrote no state after the stop (%g, then %g)", before, after)
 	}
-	got := parseAlerts(t, e.alertsOnTopic())
-	oa, ostates := oracle(t, msgs, final)
-	if g, w := keysOf(got), keysOfAlerts(oa); !reflect.DeepEqual(g, w) {
-		t.Errorf("alerts differ from an uninterrupted run:\n got %v\nwant %v", g, w)
-	}
-	compareStates(t, e, ostates, final)
+	e.matchesOracle(t, msgs, final, "after the take-over")
 }

@@ -24,6 +24,7 @@ type Server struct {
 	Addr     string // host:port
 	Embedded bool   // miniredis, not redis-server
 	cmd      *exec.Cmd
+	exited   chan struct{} // closed when cmd has exited
 	mini     *miniredis.Miniredis
 	args     []string
 }
@@ -38,6 +39,9 @@ type Options struct {
 	// AppendOnly is set); empty means a fresh temporary directory.
 	Dir        string
 	AppendOnly bool
+	// AppendFsync is when redis-server syncs the AOF to disk: "always"
+	// (before it answers a write), "everysec" (the default) or "no".
+	AppendFsync string
 	// Port to listen on; 0 picks a free one.
 	Port int
 	// AllowEmbedded permits miniredis when redis-server is missing.
@@ -73,9 +77,13 @@ func Start(ctx context.Context, o Options) (*Server, error) {
 	if o.AppendOnly {
 		aof = "yes"
 	}
+	fsync := o.AppendFsync
+	if fsync == "" {
+		fsync = "everysec"
+	}
 	s := &Server{Addr: net.JoinHostPort("127.0.0.1", strconv.Itoa(o.Port))}
 	s.args = []string{path, "--port", strconv.Itoa(o.Port), "--bind", "127.0.0.1", "--dir", o.Dir,
-		"--save", "", "--appendonly", aof, "--appendfsync", "everysec", "--logfile", filepath.Join(o.Dir, "redis.log")}
+		"--save", "", "--appendonly", aof, "--appendfsync", fsync, "--logfile", filepath.Join(o.Dir, "redis.log")}
 	if o.Cluster {
 		s.args = append(s.args, "--cluster-enabled", "yes", "--cluster-config-file", filepath.Join(o.Dir, "nodes.conf"))
 	}
@@ -90,7 +98,12 @@ func (s *Server) start(ctx context.Context) error {
 	if err := s.cmd.Start(); err != nil {
 		return fmt.Errorf("start redis-server: %w", err)
 	}
-	go s.cmd.Wait() //nolint:errcheck // reaped; exit status is of no interest
+	cmd, exited := s.cmd, make(chan struct{})
+	s.exited = exited
+	go func() {
+		cmd.Wait() //nolint:errcheck // reaped; exit status is of no interest
+		close(exited)
+	}()
 	c := redis.NewClient(&redis.Options{Addr: s.Addr, MaxRetries: -1})
 	defer c.Close()
 	deadline := time.Now().Add(10 * time.Second)
@@ -108,10 +121,43 @@ func (s *Server) start(ctx context.Context) error {
 // Restart stops redis-server abruptly (SIGKILL) and starts it again on the
 // same port and directory; with AppendOnly the data survives.
 func (s *Server) Restart(ctx context.Context) error {
+	if err := s.Halt(os.Kill); err != nil {
+		return err
+	}
+	return s.Resume(ctx)
+}
+
+// Halt sends sig to redis-server and waits until the process has exited:
+// SIGTERM is a clean shutdown (redis-server writes and syncs its AOF
+// first), SIGKILL a crash (only what already reached the AOF file
+// survives). Resume starts it again.
+func (s *Server) Halt(sig os.Signal) error {
 	if s.Embedded {
 		return errors.New("embedded redis cannot be restarted")
 	}
-	s.Stop()
+	if err := s.cmd.Process.Signal(sig); err != nil {
+		return fmt.Errorf("signal redis-server: %w", err)
+	}
+	select {
+	case <-s.exited:
+		return nil
+	case <-time.After(30 * time.Second):
+		return fmt.Errorf("redis-server on %s still running 30s after %v", s.Addr, sig)
+	}
+}
+
+// Resume starts a halted redis-server again with the same port, directory
+// and settings, and waits until it answers PING (with AppendOnly, after it
+// loaded the AOF).
+func (s *Server) Resume(ctx context.Context) error {
+	if s.Embedded {
+		return errors.New("embedded redis cannot be restarted")
+	}
+	select {
+	case <-s.exited:
+	default:
+		return fmt.Errorf("redis-server on %s is still running", s.Addr)
+	}
 	return s.start(ctx)
 }
 

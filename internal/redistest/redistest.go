@@ -41,6 +41,28 @@ func StartWith(t testing.TB, o localredis.Options) (*redis.Client, *localredis.S
 		return c, nil
 	}
 	o.AllowEmbedded = os.Getenv("CHURNWATCH_FORBID_MINIREDIS") == ""
+	c, s := startLocal(t, o)
+	if s.Embedded {
+		t.Logf("redis-server not found and REDIS_URL unset: falling back to embedded miniredis on %s", s.Addr)
+	}
+	return c, s
+}
+
+// StartServer is StartWith for a test that stops and starts the server
+// itself (restarts, persistence): it needs a redis-server child process, so
+// neither REDIS_URL nor the embedded fallback will do. Without redis-server
+// the test is skipped, unless CI forbids that.
+func StartServer(t testing.TB, o localredis.Options) (*redis.Client, *localredis.Server) {
+	t.Helper()
+	need(t, "a test that restarts Redis", "redis-server")
+	o.AllowEmbedded = false
+	return startLocal(t, o)
+}
+
+// startLocal starts a localredis server in a directory of the test, and a
+// client of it.
+func startLocal(t testing.TB, o localredis.Options) (*redis.Client, *localredis.Server) {
+	t.Helper()
 	if o.Dir == "" {
 		o.Dir = t.TempDir()
 	}
@@ -48,13 +70,24 @@ func StartWith(t testing.TB, o localredis.Options) (*redis.Client, *localredis.S
 	if err != nil {
 		t.Fatalf("start redis (install redis-server, or set REDIS_URL): %v", err)
 	}
-	if s.Embedded {
-		t.Logf("redis-server not found and REDIS_URL unset: falling back to embedded miniredis on %s", s.Addr)
-	}
 	t.Cleanup(s.Stop)
 	c := redis.NewClient(&redis.Options{Addr: s.Addr})
 	t.Cleanup(func() { c.Close() })
 	return c, s
+}
+
+// need skips the test when one of bins is not in PATH, or fails it when CI
+// forbids skipping for want of Redis.
+func need(t testing.TB, what string, bins ...string) {
+	t.Helper()
+	for _, bin := range bins {
+		if _, err := exec.LookPath(bin); err != nil {
+			if os.Getenv("CHURNWATCH_FORBID_MINIREDIS") != "" {
+				t.Fatalf("%s not found: %s needs it", bin, what)
+			}
+			t.Skipf("%s not found: %s cannot run", bin, what)
+		}
+	}
 }
 
 // StartCluster returns a client of a fresh three-node Redis Cluster
@@ -62,14 +95,7 @@ func StartWith(t testing.TB, o localredis.Options) (*redis.Client, *localredis.S
 // test is skipped when they are missing, unless CI forbids that.
 func StartCluster(t testing.TB) *redis.ClusterClient {
 	t.Helper()
-	for _, bin := range []string{"redis-server", "redis-cli"} {
-		if _, err := exec.LookPath(bin); err != nil {
-			if os.Getenv("CHURNWATCH_FORBID_MINIREDIS") != "" {
-				t.Fatalf("%s not found: a Redis Cluster test needs it", bin)
-			}
-			t.Skipf("%s not found: no Redis Cluster to test against", bin)
-		}
-	}
+	need(t, "a Redis Cluster test", "redis-server", "redis-cli")
 	ctx := context.Background()
 	args := []string{"--cluster", "create"}
 	var addrs []string
