@@ -35,7 +35,7 @@ var (
 	flagSeed    = flag.Int64("crash.seed", 0, "seed of the events and of the kill delays; 0 picks one, printed so that a run can be replayed")
 	flagExpire  = flag.Float64("crash.expire", 0.2, "share of the restarts, chosen at random, that leave the killed instance's group members to the broker's session timeout (10 s) instead of removing them")
 	flagBuild   = flag.String("crash.build-flags", "", "extra flags of the go build of the processor, such as -race")
-	flagDelay   = flag.Duration("crash.max-delay", 2500*time.Millisecond, "longest delay before a kill (the shortest is 3 ms)")
+	flagDelay   = flag.Duration("crash.max-delay", 700*time.Millisecond, "longest delay before a kill (the shortest is 3 ms)")
 	flagTimeout = flag.Duration("crash.timeout", 0, "how long the last run may take to process everything; 0 means 2 minutes plus 1 s per 2,000 events")
 )
 
