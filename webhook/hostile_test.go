@@ -140,7 +140,6 @@ const hostileEndpoint = "endpoints:\n  - name: a\n    url: https://h\n    secret
 // TestLoadConfigHostile.
 var hostileConfigs = []struct {
 	name, src, want string
-	gap             string // set: not refused in time yet; skipped
 }{
 	{name: "billion laughs", src: hostileLaughs + "endpoints: *l9\n", want: "w.yaml: yaml: "},
 	{name: "billion laughs in headers", src: hostileLaughs + hostileEndpoint + "    headers: *l9\n", want: "w.yaml: "},
@@ -172,9 +171,6 @@ var hostileConfigs = []struct {
 func TestLoadConfigHostile(t *testing.T) {
 	for _, tt := range hostileConfigs {
 		t.Run(tt.name, func(t *testing.T) {
-			if tt.gap != "" {
-				t.Skip("not refused yet: " + tt.gap)
-			}
 			start := time.Now()
 			_, err := LoadConfig("w.yaml", []byte(tt.src), fuzzLookup)
 			if d := time.Since(start); d > 30*time.Second { // a hang guard only, loose enough for -race on a busy machine
