@@ -96,28 +96,6 @@ func replay(events []event.Event, wm []time.Time) (*expected, error) {
 	return x, nil
 }
 
-// watermarkOf reads the event-time watermark reached from a partition's
-// watermark record (redisstate.Store.Watermark): a version byte, the
-// partition count of each source topic, the mark of each source partition,
-// then the watermark, exact to the microsecond as states and timers are.
-func watermarkOf(b []byte) (time.Time, error) {
-	r := bin.Reader{B: b}
-	if v := r.Byte(); v != 1 {
-		return time.Time{}, fmt.Errorf("watermark record version %d, want 1", v)
-	}
-	for range r.Count(2) {
-		_ = r.String()
-		r.Varint()
-	}
-	for range r.Count(3) {
-		_ = r.String()
-		r.Varint()
-		r.Time()
-	}
-	w := r.Time()
-	return w, r.Done("watermark record")
-}
-
 // watermarks returns the watermark of every internal partition.
 func watermarks(ctx context.Context, store *redisstate.Store, partitions int) ([]time.Time, error) {
 	out := make([]time.Time, partitions)
@@ -129,7 +107,7 @@ func watermarks(ctx context.Context, store *redisstate.Store, partitions int) ([
 		if b == nil {
 			return nil, fmt.Errorf("partition %d has no watermark record", p)
 		}
-		if out[p], err = watermarkOf(b); err != nil {
+		if out[p], err = processor.WatermarkOf(b); err != nil {
 			return nil, fmt.Errorf("partition %d: %w", p, err)
 		}
 	}

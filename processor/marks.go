@@ -77,6 +77,14 @@ func decodeMarks(b []byte) (marks, error) {
 	return m, nil
 }
 
+// WatermarkOf returns the event-time watermark stored in a partition's
+// watermark record (redisstate.Store.Watermark), exact to the microsecond
+// as states and timers are.
+func WatermarkOf(record []byte) (time.Time, error) {
+	m, err := decodeMarks(record)
+	return m.W, err
+}
+
 // observe merges a published record: partition counts grow, marks only
 // move forward.
 func (m *marks) observe(o marks) {

@@ -36,6 +36,9 @@ func TestWatermark(t *testing.T) {
 	if err != nil || back.W != m.W || len(back.Marks) != len(m.Marks) || back.Topics["purchases"] != 2 {
 		t.Fatalf("encode/decode: %+v %v", back, err)
 	}
+	if w, err := WatermarkOf(m.encode()); err != nil || !w.Equal(m.W) || w.IsZero() {
+		t.Fatalf("WatermarkOf: %s %v, want %s", w, err, m.W)
+	}
 	if _, err := decodeMarks([]byte{9}); err == nil {
 		t.Fatal("unknown version decoded")
 	}
