@@ -64,8 +64,10 @@ type Options struct {
 	Restart     int
 	LatencyRate float64
 	LatencyFor  time.Duration
-	// CPUProfile, when set, receives a CPU profile of the end-to-end run.
-	CPUProfile io.Writer
+	// CPUProfile, when set, receives a CPU profile of ProfilePhase: "e2e"
+	// (the default), "timers" or "latency".
+	CPUProfile   io.Writer
+	ProfilePhase string
 	// StateCache is the processor's per-partition state cache (0: its default).
 	StateCache int
 	// BatchSize is the processor's batch bound (0: its default).
@@ -199,15 +201,7 @@ func Run(ctx context.Context, o Options) (*Result, error) {
 	if err != nil {
 		return nil, err
 	}
-	if o.CPUProfile != nil {
-		if err := pprof.StartCPUProfile(o.CPUProfile); err != nil {
-			return nil, err
-		}
-	}
-	res.EndToEnd, err = endToEnd(ctx, e, adm, cfg, now, out)
-	if o.CPUProfile != nil {
-		pprof.StopCPUProfile()
-	}
+	res.EndToEnd, err = endToEnd(ctx, e, adm, cfg, now, out, o.profiler("e2e"))
 	if err != nil {
 		return nil, fmt.Errorf("end to end: %w", err)
 	}
@@ -230,7 +224,7 @@ func Run(ctx context.Context, o Options) (*Result, error) {
 	e.close()
 
 	if o.Timers > 0 {
-		if res.TimersFired, err = Timers(ctx, o.Timers); err != nil {
+		if res.TimersFired, err = Timers(ctx, o.Timers, o.profiler("timers")); err != nil {
 			return nil, fmt.Errorf("timers: %w", err)
 		}
 		fmt.Fprintf(out, "%d due timers fired in %s\n", o.Timers, res.TimersFired.Round(time.Millisecond))
@@ -243,12 +237,42 @@ func Run(ctx context.Context, o Options) (*Result, error) {
 			res.RestartToFirst.Round(time.Millisecond), res.RestartBytesPerCust)
 	}
 	if o.LatencyRate > 0 {
-		if res.P50, res.P99, res.LatencyAlerts, err = Latency(ctx, o.Customers, o.LatencyRate, o.LatencyFor); err != nil {
+		if res.P50, res.P99, res.LatencyAlerts, err = Latency(ctx, o.Customers, o.LatencyRate, o.LatencyFor, o.profiler("latency")); err != nil {
 			return nil, fmt.Errorf("latency: %w", err)
 		}
 		fmt.Fprintf(out, "event→alert at %.0f events/s: p50 %s, p99 %s (%d alerts)\n", o.LatencyRate, res.P50, res.P99, res.LatencyAlerts)
 	}
 	return res, nil
+}
+
+// Profiler is called by a phase when its measured interval begins; the
+// function it returns is called when the interval ends. A nil Profiler
+// does nothing.
+type Profiler func() (stop func())
+
+func (p Profiler) start() (stop func()) {
+	if p == nil {
+		return func() {}
+	}
+	return p()
+}
+
+// profiler profiles phase into o.CPUProfile when it is the phase asked for.
+func (o *Options) profiler(phase string) Profiler {
+	want := o.ProfilePhase
+	if want == "" {
+		want = "e2e"
+	}
+	if o.CPUProfile == nil || want != phase {
+		return nil
+	}
+	return func() func() {
+		if err := pprof.StartCPUProfile(o.CPUProfile); err != nil {
+			o.Logger.Error("cpu profile", "err", err)
+			return func() {}
+		}
+		return pprof.StopCPUProfile
+	}
 }
 
 func quiet() *slog.Logger { return slog.New(slog.NewTextHandler(io.Discard, nil)) }
@@ -327,7 +351,7 @@ func bare(ctx context.Context, brokers []string, n int) (float64, error) {
 
 // endToEnd runs the processor until both stages committed everything and
 // the watermark reached the wall clock.
-func endToEnd(ctx context.Context, e *env, adm *topics.Admin, cfg processor.Config, now time.Time, out io.Writer) (float64, error) {
+func endToEnd(ctx context.Context, e *env, adm *topics.Admin, cfg processor.Config, now time.Time, out io.Writer, prof Profiler) (float64, error) {
 	processor.TuneGC()
 	store := redisstate.New(e.rdb, "")
 	cfg.Metrics = metrics.New()
@@ -341,13 +365,17 @@ func endToEnd(ctx context.Context, e *env, adm *topics.Admin, cfg processor.Conf
 			n += end
 		}
 	}
+	stop := prof.start()
 	t0 := time.Now()
 	r, err := start(ctx, cfg, store)
 	if err != nil {
+		stop()
 		return 0, err
 	}
 	defer r.stop()
-	if err := r.drain(ctx, adm, cfg.Group, srcEnds, store, now); err != nil {
+	err = r.drain(ctx, adm, cfg.Group, srcEnds, store, now)
+	stop()
+	if err != nil {
 		return 0, err
 	}
 	rate := float64(n) / time.Since(t0).Seconds()

@@ -37,7 +37,7 @@ func TestTimersAndLatencySmall(t *testing.T) {
 		t.Skip("redis-server not installed")
 	}
 	ctx := context.Background()
-	d, err := Timers(ctx, 2000)
+	d, err := Timers(ctx, 2000, nil)
 	if err != nil || d <= 0 {
 		t.Fatalf("timers: %s %v", d, err)
 	}
@@ -45,7 +45,7 @@ func TestTimersAndLatencySmall(t *testing.T) {
 	if err != nil || rd <= 0 || per <= 0 {
 		t.Fatalf("restart: %s %g %v", rd, per, err)
 	}
-	p50, p99, n, err := Latency(ctx, 500, 1000, 3*time.Second)
+	p50, p99, n, err := Latency(ctx, 500, 1000, 3*time.Second, nil)
 	if err != nil || n == 0 || p50 <= 0 || p99 < p50 {
 		t.Fatalf("latency: p50 %s p99 %s over %d alerts, %v", p50, p99, n, err)
 	}

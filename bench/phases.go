@@ -90,7 +90,7 @@ func (r *running) drain(ctx context.Context, adm *topics.Admin, group string, sr
 // processor runs with no allowed lateness and 10 ms watermark marks: with
 // the default 5 minutes, an event is applied only once the watermark is 5
 // minutes past it, by design.
-func Latency(ctx context.Context, customers int, rate float64, d time.Duration) (p50, p99 time.Duration, n int, err error) {
+func Latency(ctx context.Context, customers int, rate float64, d time.Duration, prof Profiler) (p50, p99 time.Duration, n int, err error) {
 	e, err := newEnv(ctx)
 	if err != nil {
 		return 0, 0, 0, err
@@ -114,8 +114,12 @@ func Latency(ctx context.Context, customers int, rate float64, d time.Duration) 
 	if err := r.until("consumer groups joined", time.Minute, func() bool { return r.p.Ready(ctx) == nil }); err != nil {
 		return 0, 0, 0, err
 	}
+	// kafka-go clears room for BatchSize messages per batch: the live
+	// batches are small, and a large BatchSize would make the load
+	// generator compete with the processor for the CPU.
 	w := &kafka.Writer{Addr: kafka.TCP(e.brokers...), Balancer: &kafka.Hash{}, BatchTimeout: time.Millisecond,
-		BatchSize: 1000, Async: true, Transport: &kafka.Transport{}}
+		BatchSize: 50, Async: true, Transport: &kafka.Transport{}}
+	stop := prof.start()
 	began := time.Now()
 	lctx, cancel := context.WithTimeout(ctx, d)
 	err = synth.Live(lctx, synth.Config{Customers: customers, Seed: 2}, rate, time.Now, func(m synth.Message) error {
@@ -124,9 +128,11 @@ func Latency(ctx context.Context, customers int, rate float64, d time.Duration) 
 	cancel()
 	w.Close()
 	if err != nil {
+		stop()
 		return 0, 0, 0, err
 	}
 	time.Sleep(time.Second) // the last events' alerts
+	stop()
 	var lat []time.Duration
 	for _, m := range readAll(ctx, e.brokers, "churn-alerts") {
 		ce, err := alerts.ParseCloudEvent(m.Value)
@@ -147,7 +153,7 @@ func Latency(ctx context.Context, customers int, rate float64, d time.Duration) 
 // absence deadline (vip-no-purchase-180d) and window edges are due at
 // once. It returns the time until all n timers fired and their n alerts
 // were produced.
-func Timers(ctx context.Context, n int) (time.Duration, error) {
+func Timers(ctx context.Context, n int, prof Profiler) (time.Duration, error) {
 	e, err := newEnv(ctx)
 	if err != nil {
 		return 0, err
@@ -199,6 +205,8 @@ func Timers(ctx context.Context, n int) (time.Duration, error) {
 		return 0, err
 	}
 	fired := testutil.ToFloat64(m.TimersFired)
+	stop := prof.start()
+	defer stop()
 	t0 := time.Now()
 	clock.Store(base.Add(182 * 24 * time.Hour).UnixNano())
 	if err := r.until(strconv.Itoa(n)+" timers fired", 10*time.Minute, func() bool {

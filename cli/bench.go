@@ -27,7 +27,8 @@ func benchCmd(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	fs.IntVar(&o.Restart, "restart-customers", 1000000, "customers in Redis for the restart phase (-1 skips it)")
 	fs.Float64Var(&o.LatencyRate, "latency-rate", 10000, "offered load of the latency phase, events/s (-1 skips it)")
 	fs.DurationVar(&o.LatencyFor, "latency-for", 20*time.Second, "how long the latency phase offers load")
-	profile := fs.String("cpuprofile", "", "write a CPU profile of the end-to-end run to this file (go tool pprof -top FILE)")
+	profile := fs.String("cpuprofile", "", "write a CPU profile of one phase to this file (go tool pprof -top FILE)")
+	fs.StringVar(&o.ProfilePhase, "profile-phase", "e2e", "the phase --cpuprofile profiles: e2e, timers or latency")
 	fs.IntVar(&o.BatchSize, "batch-size", 0, "messages per processing batch (0: the processor's default)")
 	fs.IntVar(&o.StateCache, "state-cache", 0, "customers kept decoded per internal partition (0: the processor's default)")
 	if err := fs.Parse(args); err != nil {
@@ -40,6 +41,9 @@ func benchCmd(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 		}
 		defer f.Close()
 		o.CPUProfile = f
+	}
+	if o.ProfilePhase != "e2e" && o.ProfilePhase != "timers" && o.ProfilePhase != "latency" {
+		return fmt.Errorf("--profile-phase %q: want e2e, timers or latency", o.ProfilePhase)
 	}
 	if o.Customers < 1 || o.Days < 1 || o.NaiveLimit < 1 {
 		return fmt.Errorf("--customers, --days and --naive-events must be at least 1")

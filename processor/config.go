@@ -71,6 +71,10 @@ type Config struct {
 	// BatchSize and BatchWait bound one processing batch. Defaults 5000 and 20ms.
 	BatchSize int
 	BatchWait time.Duration
+	// CommitInterval is the least time between two offset commits of a
+	// partition; an idle partition or one being left commits at once.
+	// Default 1s.
+	CommitInterval time.Duration
 	// DrainTimeout bounds how long a batch already fetched may take to be
 	// finished and committed after shutdown or revocation. Default 5s.
 	DrainTimeout time.Duration
@@ -154,6 +158,9 @@ func (c *Config) setDefaults() {
 	}
 	if c.DrainTimeout == 0 {
 		c.DrainTimeout = 5 * time.Second
+	}
+	if c.CommitInterval == 0 {
+		c.CommitInterval = time.Second
 	}
 	if c.LagInterval == 0 {
 		c.LagInterval = 10 * time.Second

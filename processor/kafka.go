@@ -18,6 +18,13 @@ import (
 // the internal partition the record is addressed to.
 const markHeader = "churnwatch-mark"
 
+// writerBatch is the most messages a writer puts in one produce batch of a
+// partition. kafka-go allocates and clears room for that many messages for
+// every batch, however few it then holds: with 2,000, live traffic's small
+// batches cleared 300 KB each, a quarter of the CPU at 10,000 events/s.
+// Larger writes are split into several batches of this size.
+const writerBatch = 500
+
 // newWriter returns a synchronous writer that waits for all in-sync
 // replicas, partitions by key hash and has its own transport, so that
 // metadata of a topic created a moment ago is not served from a stale cache.
@@ -32,8 +39,8 @@ func newWriter(conn kafkaconn.Conn, topic string, balancer kafka.Balancer) *kafk
 		Topic:        topic,
 		Balancer:     balancer,
 		RequiredAcks: kafka.RequireAll,
-		BatchSize:    2000, // kafka-go allocates room for BatchSize messages per batch
-		BatchBytes:   1e6,  // under the broker's default message.max.bytes
+		BatchSize:    writerBatch,
+		BatchBytes:   1e6, // under the broker's default message.max.bytes
 		BatchTimeout: 2 * time.Millisecond,
 		MaxAttempts:  3,
 		Transport:    t,
@@ -180,6 +187,59 @@ func commit(ctx context.Context, gen *kafka.Generation, topic string, partition 
 		if !backoff.Sleep(ctx, &wait) {
 			return fmt.Errorf("commit %s/%d at %d: %w", topic, partition, next, err)
 		}
+	}
+}
+
+// committer commits one partition's offset at most every interval: many
+// small batches of live traffic would otherwise each send a commit, and
+// kafka-go's goroutines waiting on the shared coordinator connection spin
+// while another's response is read (a fifth of the CPU at 10,000 events/s
+// before this). A newer offset waiting for its turn is committed by flush,
+// which the partition loops call when the partition goes idle and before
+// they leave it. Committing later is always safe: what was processed after
+// the last commit is processed again, idempotently.
+type committer struct {
+	gen       *kafka.Generation
+	topic     string
+	partition int
+	every     time.Duration
+	pending   int64 // next offset to commit; -1 none
+	last      time.Time
+}
+
+func newCommitter(gen *kafka.Generation, topic string, partition int, every time.Duration) *committer {
+	return &committer{gen: gen, topic: topic, partition: partition, every: every, pending: -1}
+}
+
+// commit records next and commits it when the interval has passed or now
+// is set.
+func (c *committer) commit(ctx context.Context, next int64, now bool) error {
+	c.pending = next
+	if !now && time.Since(c.last) < c.every {
+		return nil
+	}
+	return c.flush(ctx)
+}
+
+// flush commits the offset waiting, if any.
+func (c *committer) flush(ctx context.Context) error {
+	if c.pending < 0 {
+		return nil
+	}
+	if err := commit(ctx, c.gen, c.topic, c.partition, c.pending); err != nil {
+		return err
+	}
+	c.pending, c.last = -1, time.Now()
+	return nil
+}
+
+// leave flushes the offset waiting when a partition is left, within grace
+// after ctx ended.
+func (c *committer) leave(ctx context.Context, grace time.Duration, log *slog.Logger) {
+	dctx, cancel := drainContext(ctx, grace)
+	defer cancel()
+	if err := c.flush(dctx); err != nil {
+		log.Warn("last offset not committed; its batch will be processed again", "err", err)
 	}
 }
 

@@ -44,7 +44,10 @@ type repartitioner struct {
 	cfg      *Config
 	adm      *topics.Admin
 	internal *kafka.Writer
-	dlq      *kafka.Writer
+	// marks writes watermark marks, a single message per partition: its
+	// batches need no room for more.
+	marks *kafka.Writer
+	dlq   *kafka.Writer
 
 	mu       sync.Mutex
 	assigned map[source]*progress
@@ -55,6 +58,7 @@ func newRepartitioner(cfg *Config, adm *topics.Admin) *repartitioner {
 		cfg:      cfg,
 		adm:      adm,
 		internal: newWriter(cfg.Kafka, cfg.InternalTopic, &internalBalancer{}),
+		marks:    newMarksWriter(cfg.Kafka, cfg.InternalTopic),
 		dlq:      newDLQWriter(cfg.Kafka, cfg.DLQTopic),
 		assigned: make(map[source]*progress),
 	}
@@ -62,6 +66,7 @@ func newRepartitioner(cfg *Config, adm *topics.Admin) *repartitioner {
 
 func (r *repartitioner) close() {
 	r.internal.Close()
+	r.marks.Close()
 	r.dlq.Close()
 }
 
@@ -117,6 +122,8 @@ func (r *repartitioner) partition(ctx context.Context, gen *kafka.Generation, to
 	)
 	m := r.cfg.Metrics
 	batchTime := m.BatchSeconds.WithLabelValues("source")
+	cm := newCommitter(gen, topic, partition, r.cfg.CommitInterval)
+	defer cm.leave(ctx, r.cfg.DrainTimeout, log)
 	for {
 		if !r.waitTurn(ctx, p) {
 			return
@@ -130,6 +137,9 @@ func (r *repartitioner) partition(ctx context.Context, gen *kafka.Generation, to
 			continue
 		}
 		if len(buf) == 0 {
+			if err := cm.flush(ctx); err != nil {
+				return
+			}
 			continue
 		}
 		r.mu.Lock()
@@ -182,7 +192,7 @@ func (r *repartitioner) partition(ctx context.Context, gen *kafka.Generation, to
 			p.max = maxAt
 		}
 		r.mu.Unlock()
-		err = commit(dctx, gen, topic, partition, next)
+		err = cm.commit(dctx, next, false)
 		dcancel()
 		if err != nil || ctx.Err() != nil {
 			return
@@ -283,6 +293,12 @@ const truncatedKeep = 64 << 10
 // HeaderTruncated marks a dead letter whose value was cut to its first
 // truncatedKeep bytes; the whole message stays at its source offset.
 const HeaderTruncated = "churnwatch-truncated"
+
+func newMarksWriter(conn kafkaconn.Conn, topic string) *kafka.Writer {
+	w := newWriter(conn, topic, &internalBalancer{})
+	w.BatchSize = 1
+	return w
+}
 
 func newDLQWriter(conn kafkaconn.Conn, topic string) *kafka.Writer {
 	w := newWriter(conn, topic, nil)
@@ -392,7 +408,7 @@ func (r *repartitioner) publishMarks(ctx context.Context, internalPartitions int
 	for i := range msgs {
 		msgs[i] = kafka.Message{Value: value, Headers: []kafka.Header{{Key: markHeader, Value: []byte(strconv.Itoa(i))}}}
 	}
-	if err := r.internal.WriteMessages(ctx, msgs...); err != nil {
+	if err := r.marks.WriteMessages(ctx, msgs...); err != nil {
 		return fmt.Errorf("publish watermark marks: %w", summarize(err))
 	}
 	return nil

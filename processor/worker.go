@@ -98,8 +98,15 @@ func (w *worker) partition(ctx context.Context, gen *kafka.Generation, topic str
 	}
 	defer rd.Close()
 	var buf []kafka.Message
-	more := false
+	more, crashed := false, false
+	var lastEvents time.Time // when a batch last held events
 	cache := newStateCache(w.cfg.StateCache)
+	cm := newCommitter(gen, topic, partition, w.cfg.CommitInterval)
+	defer func() {
+		if !crashed {
+			cm.leave(ctx, w.cfg.DrainTimeout, log)
+		}
+	}()
 	for {
 		idle := 250 * time.Millisecond
 		if more {
@@ -118,12 +125,14 @@ func (w *worker) partition(ctx context.Context, gen *kafka.Generation, topic str
 			continue
 		}
 		if len(buf) == 0 && !more {
+			if err := cm.flush(ctx); err != nil {
+				return
+			}
 			continue
 		}
 		// A batch that was fetched is finished and committed even when ctx
 		// ends meanwhile (shutdown, revocation), within DrainTimeout.
 		dctx, dcancel := drainContext(ctx, w.cfg.DrainTimeout)
-		crashed := false
 		err := backoff.Retry(dctx, log, w.cfg.Metrics.Errors, "process batch", func() error {
 			var err error
 			more, err = w.step(dctx, log, partition, &m, cache, buf, slack)
@@ -134,7 +143,15 @@ func (w *worker) partition(ctx context.Context, gen *kafka.Generation, topic str
 			return err
 		})
 		if err == nil && !crashed && len(buf) > 0 {
-			err = commit(dctx, gen, topic, partition, buf[len(buf)-1].Offset+1)
+			// Watermark marks keep arriving on a partition without events:
+			// once it had none for a commit interval, each batch of marks
+			// is committed at once, so that the lag of a quiet partition
+			// reads 0.
+			quiet := onlyMarks(buf)
+			if !quiet {
+				lastEvents = time.Now()
+			}
+			err = cm.commit(dctx, buf[len(buf)-1].Offset+1, quiet && time.Since(lastEvents) >= w.cfg.CommitInterval)
 		}
 		dcancel()
 		if err != nil || crashed || ctx.Err() != nil {
@@ -273,6 +290,15 @@ func (w *worker) produce(ctx context.Context, as []alerts.Alert) error {
 		return fmt.Errorf("produce %d alerts: %w", len(msgs), summarize(err))
 	}
 	return nil
+}
+
+func onlyMarks(msgs []kafka.Message) bool {
+	for i := range msgs {
+		if !isMark(&msgs[i]) {
+			return false
+		}
+	}
+	return true
 }
 
 func isMark(m *kafka.Message) bool {
