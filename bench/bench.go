@@ -19,7 +19,7 @@ import (
 	"io"
 	"log/slog"
 	"net"
-	"os"
+	"os/exec"
 	"runtime/pprof"
 	"strconv"
 	"strings"
@@ -37,6 +37,8 @@ import (
 	"github.com/churnwatch/churnwatch/engine"
 	"github.com/churnwatch/churnwatch/event"
 	"github.com/churnwatch/churnwatch/internal/localredis"
+	"github.com/churnwatch/churnwatch/internal/subproc"
+	"github.com/churnwatch/churnwatch/internal/syncbuf"
 	"github.com/churnwatch/churnwatch/metrics"
 	"github.com/churnwatch/churnwatch/processor"
 	"github.com/churnwatch/churnwatch/redisstate"
@@ -72,8 +74,13 @@ type Options struct {
 	StateCache int
 	// BatchSize is the processor's batch bound (0: its default).
 	BatchSize int
-	Out       io.Writer
-	Logger    *slog.Logger
+	// Binary, when set, is a churnwatch executable: the end-to-end phase
+	// runs the processor as `Binary run`, a process of its own, instead of
+	// in this one (then StateCache, BatchSize and a CPU profile of that
+	// phase do not apply to it).
+	Binary string
+	Out    io.Writer
+	Logger *slog.Logger
 }
 
 func (o *Options) defaults() {
@@ -124,6 +131,9 @@ type Result struct {
 	LatencyAlerts         int
 	RestartToFirst        time.Duration
 	RestartBytesPerCust   float64 // Redis used_memory over the customers of the restart phase
+	// Usage is the end-to-end phase's CPU per process and the processor's
+	// peak memory; nil when the processor ran in this process.
+	Usage *Usage
 }
 
 // env is one measurement's broker and Redis.
@@ -201,7 +211,7 @@ func Run(ctx context.Context, o Options) (*Result, error) {
 	if err != nil {
 		return nil, err
 	}
-	res.EndToEnd, err = endToEnd(ctx, e, adm, cfg, now, out, o.profiler("e2e"))
+	res.EndToEnd, res.Usage, err = endToEnd(ctx, e, adm, cfg, now, out, o.profiler("e2e"), o.Binary)
 	if err != nil {
 		return nil, fmt.Errorf("end to end: %w", err)
 	}
@@ -211,7 +221,7 @@ func Run(ctx context.Context, o Options) (*Result, error) {
 		return nil, err
 	}
 	res.RedisBytesPerCustomer = float64(used-baseline) / float64(o.Customers)
-	res.PeakRSS = peakRSS()
+	res.PeakRSS = subproc.PeakRSS("self")
 
 	if err := e.rdb.FlushAll(ctx).Err(); err != nil {
 		return nil, err
@@ -350,14 +360,14 @@ func bare(ctx context.Context, brokers []string, n int) (float64, error) {
 }
 
 // endToEnd runs the processor until both stages committed everything and
-// the watermark reached the wall clock.
-func endToEnd(ctx context.Context, e *env, adm *topics.Admin, cfg processor.Config, now time.Time, out io.Writer, prof Profiler) (float64, error) {
-	processor.TuneGC()
+// the watermark reached the wall clock: in this process, or, when bin is
+// set, as `bin run`, a process of its own whose CPU and memory are then
+// reported apart from the broker's and Redis's.
+func endToEnd(ctx context.Context, e *env, adm *topics.Admin, cfg processor.Config, now time.Time, out io.Writer, prof Profiler, bin string) (float64, *Usage, error) {
 	store := redisstate.New(e.rdb, "")
-	cfg.Metrics = metrics.New()
 	srcEnds, err := adm.EndOffsets(ctx, synth.Topics()...)
 	if err != nil {
-		return 0, err
+		return 0, nil, err
 	}
 	n := int64(0)
 	for _, ps := range srcEnds {
@@ -365,23 +375,60 @@ func endToEnd(ctx context.Context, e *env, adm *topics.Admin, cfg processor.Conf
 			n += end
 		}
 	}
+	redis0, err := redisCPU(ctx, e.rdb)
+	if err != nil {
+		return 0, nil, err
+	}
+	self0 := selfCPU()
+	var (
+		r     *running
+		cmd   *exec.Cmd
+		admin string
+		log   syncbuf.Buffer
+	)
 	stop := prof.start()
 	t0 := time.Now()
-	r, err := start(ctx, cfg, store)
+	if bin == "" {
+		processor.TuneGC()
+		cfg.Metrics = metrics.New()
+		r, err = start(ctx, cfg, store)
+	} else {
+		r, cmd, admin, err = startExternal(bin, e, cfg, &log)
+	}
 	if err != nil {
 		stop()
-		return 0, err
+		return 0, nil, err
 	}
 	defer r.stop()
 	err = r.drain(ctx, adm, cfg.Group, srcEnds, store, now)
 	stop()
 	if err != nil {
-		return 0, err
+		return 0, nil, fmt.Errorf("%w\n%s", err, log.String())
 	}
 	rate := float64(n) / time.Since(t0).Seconds()
-	fmt.Fprintf(out, "state stage: %.2f states written and %.2f timers fired per event\n",
-		testutil.ToFloat64(cfg.Metrics.StatesWritten)/float64(n), testutil.ToFloat64(cfg.Metrics.TimersFired)/float64(n))
-	return rate, nil
+	var written, fired float64
+	var u *Usage
+	if bin == "" {
+		written, fired = testutil.ToFloat64(cfg.Metrics.StatesWritten), testutil.ToFloat64(cfg.Metrics.TimersFired)
+	} else {
+		pid := cmd.Process.Pid
+		u = &Usage{ProcessorRSS: subproc.PeakRSS(strconv.Itoa(pid)), Processor: subproc.CPUSeconds(pid), Rest: selfCPU() - self0}
+		redis1, err := redisCPU(ctx, e.rdb)
+		if err != nil {
+			return 0, nil, err
+		}
+		u.Redis = redis1 - redis0
+		c, err := counters(ctx, admin, "churnwatch_states_written_total", "churnwatch_timers_fired_total")
+		if err != nil {
+			return 0, nil, fmt.Errorf("read the processor's metrics: %w", err)
+		}
+		written, fired = c["churnwatch_states_written_total"], c["churnwatch_timers_fired_total"]
+		perEvent := func(s float64) float64 { return s / float64(n) * 1e6 }
+		fmt.Fprintf(out, "processor process: peak RSS %d MiB; CPU per event: processor %.1f µs, redis-server %.1f µs, broker and bench %.1f µs\n",
+			u.ProcessorRSS>>20, perEvent(u.Processor), perEvent(u.Redis), perEvent(u.Rest))
+	}
+	fmt.Fprintf(out, "state stage: %.2f states written and %.2f timers fired per event\n", written/float64(n), fired/float64(n))
+	return rate, u, nil
 }
 
 // naive is the usual design: per event, read the customer's state from
@@ -456,19 +503,4 @@ func usedMemory(ctx context.Context, rdb *redis.Client) (int64, error) {
 		}
 	}
 	return 0, errors.New("INFO memory has no used_memory")
-}
-
-// peakRSS is the process's peak resident set (VmHWM), 0 where unknown.
-func peakRSS() int64 {
-	b, err := os.ReadFile("/proc/self/status")
-	if err != nil {
-		return 0
-	}
-	for _, line := range strings.Split(string(b), "\n") {
-		if v, ok := strings.CutPrefix(line, "VmHWM:"); ok {
-			kb, _ := strconv.ParseInt(strings.TrimSpace(strings.TrimSuffix(strings.TrimSpace(v), "kB")), 10, 64)
-			return kb << 10
-		}
-	}
-	return 0
 }

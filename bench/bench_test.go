@@ -7,6 +7,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/churnwatch/churnwatch/internal/subproc"
 	"github.com/churnwatch/churnwatch/internal/syncbuf"
 )
 
@@ -50,4 +51,29 @@ func TestTimersAndLatencySmall(t *testing.T) {
 		t.Fatalf("latency: p50 %s p99 %s over %d alerts, %v", p50, p99, n, err)
 	}
 	t.Logf("2000 timers in %s; latency p50 %s p99 %s over %d alerts", d, p50, p99, n)
+}
+
+// TestRunSmallOwnProcess runs the end-to-end phase with the processor as
+// `churnwatch run`, a process of its own: its memory and the CPU of each
+// process are reported.
+func TestRunSmallOwnProcess(t *testing.T) {
+	if _, err := exec.LookPath("redis-server"); err != nil {
+		t.Skip("redis-server not installed")
+	}
+	bin, err := subproc.Build(t.TempDir(), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	out := &syncbuf.Buffer{}
+	r, err := Run(context.Background(), Options{Customers: 300, Days: 30, NaiveLimit: 100, Timers: -1, Restart: -1, LatencyRate: -1, Binary: bin, Out: out})
+	if err != nil {
+		t.Fatalf("%v\n%s", err, out)
+	}
+	u := r.Usage
+	if r.EndToEnd <= 0 || u == nil || u.ProcessorRSS <= 0 || u.Processor <= 0 || u.Redis <= 0 || u.Rest <= 0 {
+		t.Errorf("result %+v, usage %+v", r, u)
+	}
+	if !strings.Contains(out.String(), "processor process: peak RSS") || !strings.Contains(out.String(), "states written") {
+		t.Errorf("output %s", out)
+	}
 }

@@ -22,6 +22,7 @@ import (
 
 	"github.com/churnwatch/churnwatch/internal/bin"
 	"github.com/churnwatch/churnwatch/internal/redistest"
+	"github.com/churnwatch/churnwatch/internal/subproc"
 	"github.com/churnwatch/churnwatch/processor"
 	"github.com/churnwatch/churnwatch/redisstate"
 	"github.com/churnwatch/churnwatch/state"
@@ -149,7 +150,7 @@ func newRig(t *testing.T) *rig {
 	dir := t.TempDir()
 	go func() {
 		defer close(r.built)
-		r.bin, r.buildErr = buildBinary(dir, strings.Fields(*flagBuild))
+		r.bin, r.buildErr = subproc.Build(dir, strings.Fields(*flagBuild))
 	}()
 	t.Cleanup(func() { <-r.built }) // before dir is removed
 	log, err := newProcLog(filepath.Join(dir, "churnwatch.log"))

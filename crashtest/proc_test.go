@@ -14,28 +14,11 @@ import (
 	"testing"
 	"time"
 
+	"github.com/churnwatch/churnwatch/internal/subproc"
 	"github.com/twmb/franz-go/pkg/kadm"
 	"github.com/twmb/franz-go/pkg/kgo"
 	"github.com/twmb/franz-go/pkg/kmsg"
 )
-
-// buildBinary builds cmd/churnwatch into dir with extra go build flags.
-// The race detector is not among them even when the test runs with it
-// (unless asked for): the subprocess is what is tested, and it would only
-// slow it down.
-func buildBinary(dir string, flags []string) (string, error) {
-	gobin, err := exec.LookPath("go")
-	if err != nil {
-		return "", fmt.Errorf("the go command is needed to build churnwatch: %w", err)
-	}
-	bin := filepath.Join(dir, "churnwatch")
-	args := append(append([]string{"build", "-o", bin}, flags...), "github.com/churnwatch/churnwatch/cmd/churnwatch")
-	cmd := exec.Command(gobin, args...)
-	if out, err := cmd.CombinedOutput(); err != nil {
-		return "", fmt.Errorf("go build ./cmd/churnwatch: %w\n%s", err, out)
-	}
-	return bin, nil
-}
 
 // procLog is the file that collects the output of every run of the
 // processor, with a line of the test's own before each start and kill.
@@ -101,7 +84,7 @@ func startProcess(n int, bin string, args []string, log *procLog, groups ...stri
 	}
 	w := newJoinWatcher(log, groups)
 	cmd.Stdout, cmd.Stderr = w, w
-	cmd.SysProcAttr = dieWithParent()
+	cmd.SysProcAttr = subproc.DieWithParent()
 	log.note("start %d: %s %s", n, filepath.Base(bin), strings.Join(cmd.Args[1:], " "))
 	if err := cmd.Start(); err != nil {
 		return nil, err
