@@ -67,7 +67,9 @@ func runCmd(ctx context.Context, args []string, stdout, stderr io.Writer) error 
 // serve runs a processor, the webhook dispatcher d (when not nil) and the
 // admin API of c until ctx ends.
 func serve(ctx context.Context, c *config, cfg processor.Config, store *redisstate.Store, set *rules.Set, d *delivery.Dispatcher, log *slog.Logger) error {
-	processor.TuneGC()
+	if soft := processor.TuneGC(); soft > 0 {
+		log.Info("soft memory limit set from the container's", "MiB", soft>>20, "share", processor.MemoryLimitShare)
+	}
 	p, err := processor.New(cfg, store, set)
 	if err != nil {
 		return err

@@ -29,6 +29,12 @@ func (o *owned) set(p int, on bool) {
 	}
 }
 
+func (o *owned) count() int {
+	o.mu.Lock()
+	defer o.mu.Unlock()
+	return len(o.m)
+}
+
 func (o *owned) list() []int {
 	o.mu.Lock()
 	defer o.mu.Unlock()

@@ -118,7 +118,7 @@ func (p *Processor) Run(ctx context.Context) error {
 	}
 	rp := newRepartitioner(&p.cfg, p.adm)
 	defer rp.close()
-	w := &worker{cfg: &p.cfg, store: p.store, engine: p.engine, alerts: newWriter(p.cfg.Kafka, p.cfg.AlertsTopic, nil)}
+	w := &worker{cfg: &p.cfg, store: p.store, engine: p.engine, alerts: newSizedWriter(p.cfg.Kafka, p.cfg.AlertsTopic, nil)}
 	defer w.alerts.Close()
 	g, ctx := errgroup.WithContext(ctx)
 	g.Go(func() error { return rp.run(ctx, p.sourceJoined.Store) })

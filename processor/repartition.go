@@ -43,7 +43,7 @@ type progress struct {
 type repartitioner struct {
 	cfg      *Config
 	adm      *topics.Admin
-	internal *kafka.Writer
+	internal *sizedWriter
 	// marks writes watermark marks, a single message per partition: its
 	// batches need no room for more.
 	marks *kafka.Writer
@@ -57,7 +57,7 @@ func newRepartitioner(cfg *Config, adm *topics.Admin) *repartitioner {
 	return &repartitioner{
 		cfg:      cfg,
 		adm:      adm,
-		internal: newWriter(cfg.Kafka, cfg.InternalTopic, &internalBalancer{}),
+		internal: newSizedWriter(cfg.Kafka, cfg.InternalTopic, &internalBalancer{}),
 		marks:    newMarksWriter(cfg.Kafka, cfg.InternalTopic),
 		dlq:      newDLQWriter(cfg.Kafka, cfg.DLQTopic),
 		assigned: make(map[source]*progress),

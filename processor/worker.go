@@ -36,7 +36,10 @@ func crashAt(point string) error {
 const maxDuePerStep = 20000
 
 // While a partition is far behind its end (a backfill, a restart after a
-// pause), its batches grow up to catchUp.batch messages or catchUp.wait:
+// pause), its batches grow up to catchUp.wait and catchUp.batch messages,
+// less when the partitions of this process would together hold more than
+// catchUp.budget messages (a message read and decoded takes about 1 KB of
+// memory, most of it garbage soon after):
 // each customer's state is then loaded, advanced and written once for many
 // of its events and window edges. Within 20,000 messages of the end,
 // batches keep the configured bounds, so alerts of live traffic leave
@@ -49,12 +52,12 @@ const maxDuePerStep = 20000
 // instead of a step of their own. The alerts of those timers leave later in
 // wall-clock time, never with another time or id.
 var catchUp = struct {
-	batch       int
-	wait, slack time.Duration
+	batch, budget int
+	wait, slack   time.Duration
 	// on says whether partition, lag messages behind its end, catches up;
 	// tests may replace it.
 	on func(partition int, lag int64) bool
-}{batch: 200000, wait: 2 * time.Second, slack: 7 * 24 * time.Hour,
+}{batch: 200000, budget: 400000, wait: 2 * time.Second, slack: 7 * 24 * time.Hour,
 	on: func(_ int, lag int64) bool { return lag >= 20000 }}
 
 // worker is the state stage.
@@ -62,7 +65,7 @@ type worker struct {
 	cfg    *Config
 	store  *redisstate.Store
 	engine *engine.Engine
-	alerts *kafka.Writer
+	alerts *sizedWriter
 	owned  owned
 }
 
@@ -114,7 +117,7 @@ func (w *worker) partition(ctx context.Context, gen *kafka.Generation, topic str
 		}
 		size, wait, slack := w.cfg.BatchSize, w.cfg.BatchWait, time.Duration(0)
 		if catchUp.on(partition, rd.Lag()) {
-			size, wait, slack = max(size, catchUp.batch), max(wait, catchUp.wait), catchUp.slack
+			size, wait, slack = max(size, min(catchUp.batch, catchUp.budget/max(1, w.owned.count()))), max(wait, catchUp.wait), catchUp.slack
 		}
 		buf, err = fetchBatch(ctx, rd, size, wait, idle, buf)
 		if ctx.Err() != nil {
