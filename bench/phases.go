@@ -134,7 +134,11 @@ func Latency(ctx context.Context, customers int, rate float64, d time.Duration, 
 	time.Sleep(time.Second) // the last events' alerts
 	stop()
 	var lat []time.Duration
-	for _, m := range readAll(ctx, e.brokers, "churn-alerts") {
+	msgs, err := adm.ReadAll(ctx, e.brokers, "churn-alerts")
+	if err != nil {
+		return 0, 0, 0, err
+	}
+	for _, m := range msgs {
 		ce, err := alerts.ParseCloudEvent(m.Value)
 		if err != nil || ce.Data == nil || ce.Data.Time.Before(began) {
 			continue // history, if any, is not live traffic
@@ -226,38 +230,6 @@ func eventJSON(id, customer string, at time.Time, fields ...any) []byte {
 	}
 	b, _ := json.Marshal(m)
 	return b
-}
-
-// readAll reads a whole topic.
-func readAll(ctx context.Context, brokers []string, topic string) []kafka.Message {
-	adm, err := topics.NewAdmin(brokers)
-	if err != nil {
-		return nil
-	}
-	ends, err := adm.EndOffsets(ctx, topic)
-	adm.Close()
-	if err != nil {
-		return nil
-	}
-	var out []kafka.Message
-	for p, end := range ends[topic] {
-		if end == 0 {
-			continue
-		}
-		r := kafka.NewReader(kafka.ReaderConfig{Brokers: brokers, Topic: topic, Partition: int(p), MinBytes: 1, MaxBytes: 1 << 20, MaxWait: 100 * time.Millisecond})
-		for {
-			m, err := r.ReadMessage(ctx)
-			if err != nil {
-				break
-			}
-			out = append(out, m)
-			if m.Offset+1 >= end {
-				break
-			}
-		}
-		r.Close()
-	}
-	return out
 }
 
 // Restart lets a processor apply n customers (each a VIP with one

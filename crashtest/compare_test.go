@@ -21,7 +21,6 @@ import (
 	"github.com/churnwatch/churnwatch/rules"
 	"github.com/churnwatch/churnwatch/state"
 	"github.com/churnwatch/churnwatch/synth"
-	"github.com/churnwatch/churnwatch/topics"
 )
 
 // input is the backfill as the source stage sees it: the valid events and
@@ -287,42 +286,4 @@ func compareDeadLetters(dlq []kafka.Message, invalid map[string]int) (missing, e
 		}
 	}
 	return missing, extra, nil
-}
-
-// readTopic reads every message of topic.
-func readTopic(ctx context.Context, adm *topics.Admin, brokers []string, topic string) ([]kafka.Message, error) {
-	ends, err := adm.EndOffsets(ctx, topic)
-	if err != nil {
-		return nil, err
-	}
-	starts, err := adm.StartOffsets(ctx, topic)
-	if err != nil {
-		return nil, err
-	}
-	var out []kafka.Message
-	for p, end := range ends[topic] {
-		if end <= starts[topic][p] {
-			continue
-		}
-		r := kafka.NewReader(kafka.ReaderConfig{Brokers: brokers, Topic: topic, Partition: int(p), MinBytes: 1, MaxBytes: 16 << 20, MaxWait: 100 * time.Millisecond})
-		if err := r.SetOffset(starts[topic][p]); err != nil {
-			r.Close()
-			return nil, err
-		}
-		for {
-			rctx, cancel := context.WithTimeout(ctx, 30*time.Second)
-			m, err := r.ReadMessage(rctx)
-			cancel()
-			if err != nil {
-				r.Close()
-				return nil, fmt.Errorf("read %s/%d: %w", topic, p, err)
-			}
-			out = append(out, m)
-			if m.Offset+1 >= end {
-				break
-			}
-		}
-		r.Close()
-	}
-	return out, nil
 }

@@ -414,7 +414,7 @@ func (r *rig) verify(in input, sum *summary) {
 	sum.stateDiffs = len(diffs)
 	report(t, "customers differ from the offline engine", diffs)
 
-	alertMsgs, err := readTopic(ctx, r.adm, r.brokers, alertsTopic)
+	alertMsgs, err := r.adm.ReadAll(ctx, r.brokers, alertsTopic)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -427,7 +427,7 @@ func (r *rig) verify(in input, sum *summary) {
 	report(t, "alerts of the offline engine missing from the topic", missing)
 	report(t, "alerts on the topic that the offline engine did not raise", extraAlerts)
 
-	dlq, err := readTopic(ctx, r.adm, r.brokers, dlqTopic)
+	dlq, err := r.adm.ReadAll(ctx, r.brokers, dlqTopic)
 	if err != nil {
 		t.Fatal(err)
 	}
