@@ -7,7 +7,6 @@ import (
 	"io"
 	"net"
 	"net/http"
-	"os"
 	"os/exec"
 	"strconv"
 	"strings"
@@ -42,11 +41,7 @@ func startExternal(bin string, e *env, cfg processor.Config, log io.Writer) (*ru
 	cmd := exec.Command(bin, "run", "--brokers", strings.Join(e.brokers, ","), "--redis", "redis://"+e.redis.Addr+"/0",
 		"--group", cfg.Group, "--internal-partitions", strconv.Itoa(cfg.InternalPartitions),
 		"--source-partitions", strconv.Itoa(cfg.SourcePartitions), "--http", admin, "--log-level", "warn")
-	for _, kv := range os.Environ() {
-		if !strings.HasPrefix(kv, "CHURNWATCH_") {
-			cmd.Env = append(cmd.Env, kv)
-		}
-	}
+	cmd.Env = subproc.Env()
 	cmd.Stdout, cmd.Stderr = log, log
 	cmd.SysProcAttr = subproc.DieWithParent()
 	if err := cmd.Start(); err != nil {

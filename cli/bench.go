@@ -35,6 +35,9 @@ func benchCmd(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	if err := fs.Parse(args); err != nil {
 		return errUsage
 	}
+	if o.ProfilePhase != "e2e" && o.ProfilePhase != "timers" && o.ProfilePhase != "latency" {
+		return fmt.Errorf("--profile-phase %q: want e2e, timers or latency", o.ProfilePhase)
+	}
 	if !*inProcess && o.BatchSize == 0 && o.StateCache == 0 && (*profile == "" || o.ProfilePhase != "e2e") {
 		self, err := os.Executable()
 		if err != nil {
@@ -49,9 +52,6 @@ func benchCmd(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 		}
 		defer f.Close()
 		o.CPUProfile = f
-	}
-	if o.ProfilePhase != "e2e" && o.ProfilePhase != "timers" && o.ProfilePhase != "latency" {
-		return fmt.Errorf("--profile-phase %q: want e2e, timers or latency", o.ProfilePhase)
 	}
 	if o.Customers < 1 || o.Days < 1 || o.NaiveLimit < 1 {
 		return fmt.Errorf("--customers, --days and --naive-events must be at least 1")

@@ -77,11 +77,7 @@ type process struct {
 // args configure it.
 func startProcess(n int, bin string, args []string, log *procLog, groups ...string) (*process, error) {
 	cmd := exec.Command(bin, append([]string{"run"}, args...)...)
-	for _, kv := range os.Environ() {
-		if !strings.HasPrefix(kv, "CHURNWATCH_") {
-			cmd.Env = append(cmd.Env, kv)
-		}
-	}
+	cmd.Env = subproc.Env()
 	w := newJoinWatcher(log, groups)
 	cmd.Stdout, cmd.Stderr = w, w
 	cmd.SysProcAttr = subproc.DieWithParent()

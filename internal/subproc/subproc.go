@@ -28,6 +28,18 @@ func Build(dir string, flags []string) (string, error) {
 	return bin, nil
 }
 
+// Env returns this process's environment without CHURNWATCH_ settings,
+// so that only its arguments configure a child churnwatch.
+func Env() []string {
+	var env []string
+	for _, kv := range os.Environ() {
+		if !strings.HasPrefix(kv, "CHURNWATCH_") {
+			env = append(env, kv)
+		}
+	}
+	return env
+}
+
 // PeakRSS returns the peak resident set (VmHWM) of process pid ("self" for
 // this one) in bytes; 0 where unknown.
 func PeakRSS(pid string) int64 {
