@@ -131,6 +131,9 @@ type Result struct {
 	LatencyAlerts         int
 	RestartToFirst        time.Duration
 	RestartBytesPerCust   float64 // Redis used_memory over the customers of the restart phase
+	// Commands counts the Redis commands of the end-to-end phase per event,
+	// by command (INFO commandstats; the bench's own few polls included).
+	Commands map[string]float64
 	// Usage is the end-to-end phase's CPU per process and the processor's
 	// peak memory; nil when the processor ran in this process.
 	Usage *Usage
@@ -211,7 +214,7 @@ func Run(ctx context.Context, o Options) (*Result, error) {
 	if err != nil {
 		return nil, err
 	}
-	res.EndToEnd, res.Usage, err = endToEnd(ctx, e, adm, cfg, now, out, o.profiler("e2e"), o.Binary)
+	res.EndToEnd, res.Usage, res.Commands, err = endToEnd(ctx, e, adm, cfg, now, out, o.profiler("e2e"), o.Binary)
 	if err != nil {
 		return nil, fmt.Errorf("end to end: %w", err)
 	}
@@ -363,11 +366,11 @@ func bare(ctx context.Context, brokers []string, n int) (float64, error) {
 // the watermark reached the wall clock: in this process, or, when bin is
 // set, as `bin run`, a process of its own whose CPU and memory are then
 // reported apart from the broker's and Redis's.
-func endToEnd(ctx context.Context, e *env, adm *topics.Admin, cfg processor.Config, now time.Time, out io.Writer, prof Profiler, bin string) (float64, *Usage, error) {
+func endToEnd(ctx context.Context, e *env, adm *topics.Admin, cfg processor.Config, now time.Time, out io.Writer, prof Profiler, bin string) (float64, *Usage, map[string]float64, error) {
 	store := redisstate.New(e.rdb, "")
 	srcEnds, err := adm.EndOffsets(ctx, synth.Topics()...)
 	if err != nil {
-		return 0, nil, err
+		return 0, nil, nil, err
 	}
 	n := int64(0)
 	for _, ps := range srcEnds {
@@ -377,9 +380,12 @@ func endToEnd(ctx context.Context, e *env, adm *topics.Admin, cfg processor.Conf
 	}
 	redis0, err := redisCPU(ctx, e.rdb)
 	if err != nil {
-		return 0, nil, err
+		return 0, nil, nil, err
 	}
 	self0 := selfCPU()
+	if err := e.rdb.ConfigResetStat(ctx).Err(); err != nil {
+		return 0, nil, nil, err
+	}
 	var (
 		r     *running
 		cmd   *exec.Cmd
@@ -397,13 +403,13 @@ func endToEnd(ctx context.Context, e *env, adm *topics.Admin, cfg processor.Conf
 	}
 	if err != nil {
 		stop()
-		return 0, nil, err
+		return 0, nil, nil, err
 	}
 	defer r.stop()
 	err = r.drain(ctx, adm, cfg.Group, srcEnds, store, now)
 	stop()
 	if err != nil {
-		return 0, nil, fmt.Errorf("%w\n%s", err, log.String())
+		return 0, nil, nil, fmt.Errorf("%w\n%s", err, log.String())
 	}
 	rate := float64(n) / time.Since(t0).Seconds()
 	var written, fired float64
@@ -415,12 +421,12 @@ func endToEnd(ctx context.Context, e *env, adm *topics.Admin, cfg processor.Conf
 		u = &Usage{ProcessorRSS: subproc.PeakRSS(strconv.Itoa(pid)), Processor: subproc.CPUSeconds(pid), Rest: selfCPU() - self0}
 		redis1, err := redisCPU(ctx, e.rdb)
 		if err != nil {
-			return 0, nil, err
+			return 0, nil, nil, err
 		}
 		u.Redis = redis1 - redis0
 		c, err := counters(ctx, admin, "churnwatch_states_written_total", "churnwatch_timers_fired_total")
 		if err != nil {
-			return 0, nil, fmt.Errorf("read the processor's metrics: %w", err)
+			return 0, nil, nil, fmt.Errorf("read the processor's metrics: %w", err)
 		}
 		written, fired = c["churnwatch_states_written_total"], c["churnwatch_timers_fired_total"]
 		perEvent := func(s float64) float64 { return s / float64(n) * 1e6 }
@@ -428,13 +434,21 @@ func endToEnd(ctx context.Context, e *env, adm *topics.Admin, cfg processor.Conf
 			u.ProcessorRSS>>20, perEvent(u.Processor), perEvent(u.Redis), perEvent(u.Rest))
 	}
 	fmt.Fprintf(out, "state stage: %.2f states written and %.2f timers fired per event\n", written/float64(n), fired/float64(n))
-	return rate, u, nil
+	calls, err := commandStats(ctx, e.rdb)
+	if err != nil {
+		return 0, nil, nil, err
+	}
+	perEvent := make(map[string]float64, len(calls))
+	for c, k := range calls {
+		perEvent[c] = float64(k) / float64(n)
+	}
+	fmt.Fprintf(out, "Redis commands per event: %s\n", FormatCommands(perEvent))
+	return rate, u, perEvent, nil
 }
 
 // naive is the usual design: per event, read the customer's state from
 // Redis, apply the event with the same engine, write the state back.
 func naive(ctx context.Context, brokers []string, rdb *redis.Client, limit int, now time.Time) (float64, error) {
-	store := redisstate.New(rdb, "naive")
 	eng := engine.New(rules.Builtin(), nil)
 	var count atomic.Int64
 	var locks stripes // one writer per customer: partitions of different topics share customers
@@ -450,7 +464,7 @@ func naive(ctx context.Context, brokers []string, rdb *redis.Client, limit int, 
 			}
 			ev, err := event.Decode(m.Value, typ, now)
 			if err == nil {
-				if err := applyOne(ctx, store, eng, locks.of(ev.CustomerID), ev, m.Offset); err != nil {
+				if err := applyOne(ctx, rdb, eng, locks.of(ev.CustomerID), ev, m.Offset); err != nil {
 					return err
 				}
 			}
@@ -465,20 +479,28 @@ func naive(ctx context.Context, brokers []string, rdb *redis.Client, limit int, 
 	return float64(min(int(count.Load()), limit)) / time.Since(start).Seconds(), nil
 }
 
-func applyOne(ctx context.Context, store *redisstate.Store, eng *engine.Engine, mu *sync.Mutex, ev event.Event, offset int64) error {
+// applyOne reads a customer's state (one GET), applies ev and writes the
+// state back (one SET), with the processor's state codec.
+func applyOne(ctx context.Context, rdb *redis.Client, eng *engine.Engine, mu *sync.Mutex, ev event.Event, offset int64) error {
 	mu.Lock()
 	defer mu.Unlock()
-	states, err := store.Load(ctx, []string{ev.CustomerID})
-	if err != nil {
+	key := "naive:" + ev.CustomerID
+	c := state.New(ev.CustomerID)
+	b, err := rdb.Get(ctx, key).Bytes()
+	switch {
+	case err == nil:
+		if c, err = state.Unmarshal(b); err != nil {
+			return err
+		}
+	case !errors.Is(err, redis.Nil):
 		return err
 	}
-	c := states[ev.CustomerID]
 	c.Offset = -1 // offsets of different topics are not comparable here; event ids de-duplicate
 	c.Receive(ev, offset)
 	if err := eng.Advance(c, ev.OccurredAt, func(alerts.Alert) {}); err != nil {
 		return err
 	}
-	return store.Write(ctx, &redisstate.Batch{States: []*state.Customer{c}})
+	return rdb.Set(ctx, key, c.AppendBinary(nil), 0).Err()
 }
 
 // stripes are per-customer locks, by hash.

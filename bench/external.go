@@ -2,12 +2,14 @@ package bench
 
 import (
 	"bufio"
+	"cmp"
 	"context"
 	"fmt"
 	"io"
 	"net"
 	"net/http"
 	"os/exec"
+	"slices"
 	"strconv"
 	"strings"
 	"syscall"
@@ -105,4 +107,49 @@ func selfCPU() float64 {
 		return 0
 	}
 	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano()).Seconds()
+}
+
+// commandStats returns the calls of each Redis command since the last
+// CONFIG RESETSTAT (INFO commandstats), by lower-case command name.
+func commandStats(ctx context.Context, rdb *redis.Client) (map[string]int64, error) {
+	info, err := rdb.Info(ctx, "commandstats").Result()
+	if err != nil {
+		return nil, err
+	}
+	out := map[string]int64{}
+	for _, line := range strings.Split(info, "\n") {
+		// cmdstat_get:calls=21,usec=175,usec_per_call=8.33,…
+		name, stats, ok := strings.Cut(strings.TrimSpace(line), ":")
+		name, isCmd := strings.CutPrefix(name, "cmdstat_")
+		if !ok || !isCmd {
+			continue
+		}
+		calls, _, _ := strings.Cut(strings.TrimPrefix(stats, "calls="), ",")
+		n, err := strconv.ParseInt(calls, 10, 64)
+		if err != nil {
+			return nil, fmt.Errorf("INFO commandstats %q: %w", line, err)
+		}
+		out[strings.ToLower(name)] = n
+	}
+	return out, nil
+}
+
+// FormatCommands lists commands per event, most frequent first, leaving
+// out those below 0.005 per event: "set 0.34 · hset 0.31 · …".
+func FormatCommands(perEvent map[string]float64) string {
+	names := make([]string, 0, len(perEvent))
+	total := 0.0
+	for c, v := range perEvent {
+		total += v
+		if v >= 0.005 {
+			names = append(names, c)
+		}
+	}
+	slices.SortFunc(names, func(a, b string) int { return cmp.Or(cmp.Compare(perEvent[b], perEvent[a]), cmp.Compare(a, b)) })
+	parts := make([]string, 0, len(names)+1)
+	parts = append(parts, fmt.Sprintf("%.2f in all", total))
+	for _, c := range names {
+		parts = append(parts, fmt.Sprintf("%s %.2f", c, perEvent[c]))
+	}
+	return strings.Join(parts, " · ")
 }

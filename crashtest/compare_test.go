@@ -66,6 +66,15 @@ func partitionOf(customer string, partitions int) int {
 	return (&kafka.Hash{}).Balance(kafka.Message{Key: []byte(customer)}, ps...)
 }
 
+// stateKey matches every customer's state key ("cw:{p3}:c:<id>").
+const stateKey = "cw:{p*}:c:*"
+
+// idOfKey is the customer id of a state key.
+func idOfKey(key string) string {
+	_, id, _ := strings.Cut(key, "}:c:")
+	return id
+}
+
 // expected is the offline engine's result: each internal partition's
 // customers replayed up to that partition's final watermark.
 type expected struct {
@@ -178,13 +187,13 @@ func compareStates(ctx context.Context, store *redisstate.Store, x *expected, id
 	return diffs, nil
 }
 
-// extraCustomers lists the customers with a state key in Redis
-// ("cw:{<id>}:s") that the offline engine does not know.
+// extraCustomers lists the customers with a state key in Redis that the
+// offline engine does not know.
 func extraCustomers(ctx context.Context, store *redisstate.Store, x *expected) ([]string, error) {
 	var out []string
-	it := store.Client().Scan(ctx, 0, "cw:{*}:s", 1000).Iterator()
+	it := store.Client().Scan(ctx, 0, stateKey, 1000).Iterator()
 	for it.Next(ctx) {
-		id := strings.TrimSuffix(strings.TrimPrefix(it.Val(), "cw:{"), "}:s")
+		id := idOfKey(it.Val())
 		if x.states[id] == nil {
 			out = append(out, fmt.Sprintf("customer %s: in Redis, but no valid event names it", id))
 		}

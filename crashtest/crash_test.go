@@ -463,7 +463,7 @@ func checkTheChecks(t *testing.T, ctx context.Context, store *redisstate.Store, 
 		t.Fatal("no customer with purchases to corrupt")
 	}
 	victim.Purchases.Total += 0.01
-	if err := store.Write(ctx, &redisstate.Batch{Partition: partitionOf(victim.ID, internalPartitions), States: []*state.Customer{victim}}); err != nil {
+	if err := store.Partition(partitionOf(victim.ID, internalPartitions)).Write(ctx, &redisstate.Batch{States: []*state.Customer{victim}}); err != nil {
 		t.Fatal(err)
 	}
 	diffs, err := compareStates(ctx, store, x, ids)

@@ -1,28 +1,27 @@
-// Package kpi computes churnwatch's retention KPIs from the per-customer
-// facts the processor keeps in Redis (redisstate.KPIKeys): customer
-// retention rate, churn rate, new and active customers, NPS, CSAT and CES
-// for the current calendar month, quarter and year (UTC), and, over all
-// time, repeat purchase rate, average lifetime value and segment sizes.
-//
-// Almost everything is a ZCOUNT over a sorted set scored by time or count,
-// so a report costs O(log n) per figure in one pipeline. Two figures read
-// members: the lifetime value sum (the LTV set, in chunks of 10,000) and,
-// when a period is longer than the inactivity, the customers who joined in
-// the period and churned already.
+// Package kpi computes churnwatch's retention KPIs from the counters the
+// processor keeps in Redis (redisstate.Counters): customer retention rate,
+// churn rate, new and active customers, NPS, CSAT and CES for the current
+// calendar month, quarter and year (UTC), and, over all time, repeat
+// purchase rate, average lifetime value and segment sizes. A report reads
+// one hash per internal partition; it costs the same for ten customers as
+// for ten million, and the processor keeps nothing per customer for it.
 //
 // A customer is active at an instant when its latest activity (any event)
 // is at most the inactivity (default 180 days) before it, and churned once
-// it is not. Facts hold only the latest activity, not the whole history, so
-// "active at the period start" is approximated: a customer first seen at or
-// before the start whose latest activity is at most the inactivity before
-// the start counts as active then, including one that was inactive at the
-// start and came back after it.
+// it is not. Latest activity is counted to the hour: a customer whose
+// latest activity falls in the hour that holds such a boundary counts as
+// active at it. Customers are counted by the month they were first seen
+// and feedback answers by their month, which the period starts (months,
+// quarters, years) divide exactly. The counters hold only the latest
+// activity, not the whole history, so "active at the period start" is
+// approximated: a customer first seen before the period whose latest
+// activity is at most the inactivity before the start counts as active
+// then, including one that was inactive at the start and came back after
+// it.
 package kpi
 
 import (
 	"context"
-	"fmt"
-	"strconv"
 	"time"
 
 	"github.com/redis/go-redis/v9"
@@ -33,9 +32,6 @@ import (
 
 // DefaultInactivity is how long without any event makes a customer churned.
 const DefaultInactivity = 180 * state.Day
-
-// chunk is how many members one read of a sorted set returns.
-const chunk = 10000
 
 // Report is one computation of the KPIs. Ratios that are undefined (no
 // customers or answers to divide by) are null.
@@ -137,184 +133,116 @@ func PeriodStarts(t time.Time) [3]time.Time {
 	}
 }
 
-// periodCounts are one period's ZCOUNT replies.
-type periodCounts struct {
-	activeFrom, firstAfter, lapsed *redis.IntCmd
-	nps                            [3]*redis.IntCmd
-	csat                           [5]*redis.IntCmd
-	ces                            [7]*redis.IntCmd
-}
-
-// Compute reads the facts under prefix (default "cw") and returns the
+// Compute reads the counters under prefix (default "cw") and returns the
 // KPIs as of now, with customers churned after inactivity without an event
 // (DefaultInactivity when not positive).
 func Compute(ctx context.Context, rdb redis.UniversalClient, prefix string, now time.Time, inactivity time.Duration) (*Report, error) {
 	if inactivity <= 0 {
 		inactivity = DefaultInactivity
 	}
-	k := redisstate.NewKPIKeys(prefix)
+	store := redisstate.New(rdb, prefix)
+	k, err := store.KPICounts(ctx)
+	if err != nil {
+		return nil, err
+	}
 	now = now.UTC().Truncate(time.Millisecond)
 	nowMS, iv := now.UnixMilli(), inactivity.Milliseconds()
 	starts := PeriodStarts(now)
 	r := &Report{AsOf: now, InactivityDays: inactivity.Hours() / 24}
 
-	var pc [3]periodCounts
-	var customers, active, buyers, repeat *redis.IntCmd
-	_, err := rdb.Pipelined(ctx, func(p redis.Pipeliner) error {
-		customers = p.ZCard(ctx, k.First)
-		active = p.ZCount(ctx, k.Last, num(nowMS-iv), "+inf")
-		buyers = p.ZCount(ctx, k.Purchases, "1", "+inf")
-		repeat = p.ZCount(ctx, k.Purchases, "2", "+inf")
-		for i, st := range starts {
-			p0 := st.UnixMilli()
-			c := &pc[i]
-			c.activeFrom = p.ZCount(ctx, k.Last, num(p0-iv), "+inf")
-			c.firstAfter = p.ZCount(ctx, k.First, "("+num(p0), "+inf")
-			c.lapsed = p.ZCount(ctx, k.Last, num(p0-iv), "("+num(nowMS-iv))
-			for j, key := range k.NPS {
-				c.nps[j] = p.ZCount(ctx, key, num(p0), "+inf")
+	// Latest activity counts to the hour: a customer active in the hour
+	// that holds a boundary counts as active at it.
+	churnHour := redisstate.HourOf(nowMS - iv)
+	var startHour, startMonth [3]int64
+	for i, st := range starts {
+		startHour[i] = redisstate.HourOf(st.UnixMilli() - iv)
+		startMonth[i] = int64(redisstate.MonthOf(st.UnixMilli()))
+	}
+	var activeFrom, firstAfter, lapsed, joinedAndChurned [3]int64
+	for fl, n := range k.Customers {
+		first, last := fl[0], fl[1]
+		r.Customers += n
+		if last >= churnHour {
+			r.ActiveCustomers += n
+		}
+		for i := range starts {
+			if last >= startHour[i] {
+				activeFrom[i] += n
+				if last < churnHour {
+					lapsed[i] += n
+				}
 			}
-			for j, key := range k.CSAT {
-				c.csat[j] = p.ZCount(ctx, key, num(p0), "+inf")
-			}
-			for j, key := range k.CES {
-				c.ces[j] = p.ZCount(ctx, key, num(p0), "+inf")
+			if first >= startMonth[i] {
+				firstAfter[i] += n
+				if last < churnHour {
+					joinedAndChurned[i] += n
+				}
 			}
 		}
-		return nil
-	})
-	if err != nil {
-		return nil, fmt.Errorf("count KPI facts: %w", err)
 	}
-	r.Customers, r.ActiveCustomers = customers.Val(), active.Val()
-	r.Buyers, r.RepeatBuyers = buyers.Val(), repeat.Val()
+	r.Buyers, r.RepeatBuyers = k.Buyers, k.Repeat
 	r.RepeatPurchaseRate = percent(r.RepeatBuyers, r.Buyers)
-
-	joinedAndChurned, err := newChurned(ctx, rdb, &k, starts, nowMS-iv)
-	if err != nil {
-		return nil, err
+	r.TotalLifetimeSpend = k.LTV
+	if k.Buyers > 0 {
+		v := k.LTV / float64(k.Buyers)
+		r.AverageLifetimeValue = &v
 	}
+
 	for i, name := range PeriodNames {
-		c, per := &pc[i], r.Periods.ByName(name)
+		per := r.Periods.ByName(name)
 		per.Start = starts[i]
-		per.CustomersAtStart = max(0, c.activeFrom.Val()-c.firstAfter.Val())
+		per.CustomersAtStart = max(0, activeFrom[i]-firstAfter[i])
 		per.CustomersAtEnd = r.ActiveCustomers
-		per.NewCustomers = c.firstAfter.Val()
-		per.ChurnedCustomers = max(0, c.lapsed.Val()-joinedAndChurned[i])
+		per.NewCustomers = firstAfter[i]
+		per.ChurnedCustomers = max(0, lapsed[i]-joinedAndChurned[i])
 		per.RetentionRate = percent(per.CustomersAtEnd-per.NewCustomers, per.CustomersAtStart)
 		per.ChurnRate = percent(per.ChurnedCustomers, per.CustomersAtStart)
 
-		per.Promoters, per.Passives, per.Detractors = c.nps[0].Val(), c.nps[1].Val(), c.nps[2].Val()
+		var nps [3]int64
+		csat, ces := make([]int64, 5), make([]int64, 7)
+		for kind, counts := range k.Answers {
+			for sm, n := range counts {
+				score, month := sm[0], sm[1]
+				if month < startMonth[i] {
+					continue
+				}
+				switch {
+				case kind == "nps" && score >= 0 && score < 3:
+					nps[score] += n
+				case kind == "csat" && score >= 1 && score <= 5:
+					csat[score-1] += n
+				case kind == "ces" && score >= 1 && score <= 7:
+					ces[score-1] += n
+				}
+			}
+		}
+		per.Promoters = nps[redisstate.Promoter]
+		per.Passives = nps[redisstate.Passive]
+		per.Detractors = nps[redisstate.Detractor]
 		if n := per.Promoters + per.Passives + per.Detractors; n > 0 {
 			v := float64(per.Promoters-per.Detractors) / float64(n) * 100
 			per.NPS = &v
 		}
-		per.CSATAverage, per.CSATResponses = average(c.csat[:])
-		per.CSATSatisfied = percent(c.csat[3].Val()+c.csat[4].Val(), per.CSATResponses)
-		per.CESAverage, per.CESResponses = average(c.ces[:])
+		per.CSATAverage, per.CSATResponses = average(csat)
+		per.CSATSatisfied = percent(csat[3]+csat[4], per.CSATResponses)
+		per.CESAverage, per.CESResponses = average(ces)
 	}
 
-	n, total, err := sum(ctx, rdb, k.LTV)
+	g, err := store.Segments(ctx)
 	if err != nil {
 		return nil, err
 	}
-	r.TotalLifetimeSpend = total
-	if n > 0 {
-		v := total / float64(n)
-		r.AverageLifetimeValue = &v
-	}
-
-	a, b, c, err := redisstate.New(rdb, prefix).SegmentSizes(ctx)
-	if err != nil {
-		return nil, err
-	}
-	r.Segments = Segments{A: a, B: b, C: c}
+	r.Segments = Segments{A: g.Sizes[0], B: g.Sizes[1], C: g.Sizes[2]}
 	return r, nil
-}
-
-// newChurned counts, per period, the customers first seen after its start
-// whose latest activity is before churnedBefore (now − inactivity). They
-// are among those whose activity lapsed in the period but were not there
-// at its start. Only periods that began before churnedBefore can have any.
-func newChurned(ctx context.Context, rdb redis.UniversalClient, k *redisstate.KPIKeys, starts [3]time.Time, churnedBefore int64) ([3]int64, error) {
-	var out [3]int64
-	earliest := starts[0].UnixMilli()
-	for _, st := range starts {
-		earliest = min(earliest, st.UnixMilli())
-	}
-	if earliest >= churnedBefore {
-		return out, nil
-	}
-	// Members of the first-seen set in (earliest, churnedBefore), by rank.
-	from, err := rdb.ZCount(ctx, k.First, "-inf", num(earliest)).Result()
-	if err != nil {
-		return out, fmt.Errorf("count KPI facts: %w", err)
-	}
-	for at := from; ; at += chunk {
-		zs, err := rdb.ZRangeWithScores(ctx, k.First, at, at+chunk-1).Result()
-		if err != nil {
-			return out, fmt.Errorf("read first-seen facts: %w", err)
-		}
-		ids := make([]string, 0, len(zs))
-		firsts := make([]int64, 0, len(zs))
-		done := len(zs) < chunk
-		for _, z := range zs {
-			f := int64(z.Score)
-			if f >= churnedBefore {
-				done = true
-				break
-			}
-			if f > earliest {
-				ids = append(ids, z.Member.(string))
-				firsts = append(firsts, f)
-			}
-		}
-		if len(ids) > 0 {
-			lasts, err := rdb.ZMScore(ctx, k.Last, ids...).Result()
-			if err != nil {
-				return out, fmt.Errorf("read last-activity facts: %w", err)
-			}
-			for j, l := range lasts {
-				if l == 0 || int64(l) >= churnedBefore {
-					continue // no activity recorded (written meanwhile) or still active
-				}
-				for i, st := range starts {
-					if firsts[j] > st.UnixMilli() {
-						out[i]++
-					}
-				}
-			}
-		}
-		if done {
-			return out, nil
-		}
-	}
-}
-
-// sum adds up the scores of key, reading chunk members at a time.
-func sum(ctx context.Context, rdb redis.UniversalClient, key string) (n int64, total float64, err error) {
-	for at := int64(0); ; at += chunk {
-		zs, err := rdb.ZRangeWithScores(ctx, key, at, at+chunk-1).Result()
-		if err != nil {
-			return 0, 0, fmt.Errorf("read %s: %w", key, err)
-		}
-		for _, z := range zs {
-			total += z.Score
-		}
-		n += int64(len(zs))
-		if len(zs) < chunk {
-			return n, total, nil
-		}
-	}
 }
 
 // average is the mean score of answers counted per score (counts[i] holds
 // score i+1) and how many there are.
-func average(counts []*redis.IntCmd) (*float64, int64) {
+func average(counts []int64) (*float64, int64) {
 	var n, total int64
 	for i, c := range counts {
-		n += c.Val()
-		total += int64(i+1) * c.Val()
+		n += c
+		total += int64(i+1) * c
 	}
 	if n == 0 {
 		return nil, 0
@@ -331,5 +259,3 @@ func percent(a, b int64) *float64 {
 	v := float64(a) / float64(b) * 100
 	return &v
 }
-
-func num(ms int64) string { return strconv.FormatInt(ms, 10) }

@@ -12,6 +12,7 @@ import (
 
 	"github.com/churnwatch/churnwatch/internal/backoff"
 	"github.com/churnwatch/churnwatch/internal/kafkaconn"
+	"github.com/churnwatch/churnwatch/state"
 )
 
 // markHeader marks a watermark record on the internal topic; its value is
@@ -78,9 +79,10 @@ func newWriter(conn kafkaconn.Conn, topic string, balancer kafka.Balancer) *kafk
 // certificate.
 func summarize(err error) error { return kafkaconn.WriteError(err) }
 
-// internalBalancer hashes events by key (customer id) and sends a watermark
-// record to the partition its header names.
-type internalBalancer struct{ hash kafka.Hash }
+// internalBalancer places events by key (customer id) with
+// state.Partition and sends a watermark record to the partition its header
+// names.
+type internalBalancer struct{}
 
 func (b *internalBalancer) Balance(m kafka.Message, partitions ...int) int {
 	for _, h := range m.Headers {
@@ -90,7 +92,7 @@ func (b *internalBalancer) Balance(m kafka.Message, partitions ...int) int {
 			}
 		}
 	}
-	return b.hash.Balance(m, partitions...)
+	return partitions[state.Partition(m.Key, len(partitions))]
 }
 
 // newReader reads one partition from offset (an absolute offset or

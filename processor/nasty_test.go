@@ -30,7 +30,7 @@ type nasty struct {
 }
 
 // nastyIDs are customer ids that are legal per the contract (1–200 characters, no
-// control characters) and that Redis keys ("cw:{<id>}:s") and hash tags
+// control characters) and that Redis keys ("cw:{p3}:c:<id>") and hash tags
 // care about.
 var nastyIDs = []string{"{acme}: west coast", "}{", "a:b c", "{}", "x}", " {", "{{a}}:{b}", "  ", "cw:{p0}:timers"}
 
@@ -260,7 +260,11 @@ func TestNastyMessages(t *testing.T) {
 
 	// The Redis key of each odd id is its documented key, one key lookup.
 	for _, id := range nastyIDs {
-		key := e.store.Prefix() + ":{" + id + "}:s"
+		n, err := e.store.Partitions(ctx)
+		if err != nil || n == 0 {
+			t.Fatalf("partitions %d %v", n, err)
+		}
+		key := e.store.Prefix() + ":{p" + strconv.Itoa(state.Partition(id, n)) + "}:c:" + id
 		if n, err := e.store.Client().Exists(ctx, key).Result(); err != nil || n != 1 {
 			t.Errorf("state of %q not at key %q: %d, %v", id, key, n, err)
 		}
@@ -373,9 +377,9 @@ func TestNastyValuesTheBrokerAccepts(t *testing.T) {
 // TestNastyCustomerIDsOnRedisCluster applies events of customers whose ids
 // hold the characters of Redis hash tags on a three-node Redis Cluster: the
 // batch pipelines spread over the slots, and each state is at its
-// documented key, readable with one lookup. The hash tag of "cw:{<id>}:s"
-// is the id up to its first "}" (the whole key when the id starts with
-// "}"): still one slot per customer, which is all a single key needs.
+// documented key, readable with one lookup: "cw:{p<N>}:c:<id>", tagged by
+// the internal partition N that owns the customer, whatever braces the id
+// holds (Redis hashes the first "{…}" of a key).
 func TestNastyCustomerIDsOnRedisCluster(t *testing.T) {
 	rdb := redistest.StartCluster(t)
 	e := newEnvOn(t, end, rdb, nil)
@@ -394,7 +398,11 @@ func TestNastyCustomerIDsOnRedisCluster(t *testing.T) {
 			t.Errorf("customer %q on the cluster: %+v, %v", id, c, err)
 			continue
 		}
-		key := e.store.Prefix() + ":{" + id + "}:s"
+		n, err := e.store.Partitions(ctx)
+		if err != nil || n == 0 {
+			t.Fatalf("partitions %d %v", n, err)
+		}
+		key := e.store.Prefix() + ":{p" + strconv.Itoa(state.Partition(id, n)) + "}:c:" + id
 		if n, err := rdb.Exists(ctx, key).Result(); err != nil || n != 1 {
 			t.Errorf("state of %q not at key %q: %d, %v", id, key, n, err)
 		}

@@ -28,7 +28,7 @@ type Processor struct {
 	store    *redisstate.Store
 	adm      *topics.Admin
 	engine   *engine.Engine
-	segments atomic.Pointer[[2]float64]
+	segments atomic.Pointer[redisstate.Segments]
 	kpis     kpiState
 
 	sourceJoined, stateJoined atomic.Bool
@@ -45,7 +45,7 @@ func New(cfg Config, store *redisstate.Store, set *rules.Set) (*Processor, error
 		return nil, err
 	}
 	p := &Processor{cfg: cfg, store: store, adm: adm}
-	p.segments.Store(&[2]float64{})
+	p.segments.Store(&redisstate.Segments{A: redisstate.ZeroSpend + 1, B: redisstate.ZeroSpend + 1})
 	p.engine = engine.New(set, p.segment)
 	return p, nil
 }
@@ -116,6 +116,13 @@ func (p *Processor) Run(ctx context.Context) error {
 			return err
 		}
 	}
+	parts, err := p.adm.Partitions(ctx, p.cfg.InternalTopic)
+	if err != nil {
+		return err
+	}
+	if err := p.store.Init(ctx, int(parts[p.cfg.InternalTopic])); err != nil {
+		return fmt.Errorf("internal topic %s: %w", p.cfg.InternalTopic, err)
+	}
 	rp := newRepartitioner(&p.cfg, p.adm)
 	defer rp.close()
 	w := &worker{cfg: &p.cfg, store: p.store, engine: p.engine, alerts: newSizedWriter(p.cfg.Kafka, p.cfg.AlertsTopic, nil)}
@@ -131,24 +138,15 @@ func (p *Processor) Run(ctx context.Context) error {
 }
 
 // segment places trailing-365-day spend into A (top 20 %), B (next 30 %)
-// or C, by thresholds refreshed from Redis.
-func (p *Processor) segment(spend float64) string {
-	th := p.segments.Load()
-	switch {
-	case spend > 0 && spend >= th[0]:
-		return "A"
-	case spend > 0 && spend >= th[1]:
-		return "B"
-	}
-	return "C"
-}
+// or C, by the spend ranking refreshed from Redis.
+func (p *Processor) segment(spend float64) string { return p.segments.Load().Of(spend) }
 
 func (p *Processor) segmentLoop(ctx context.Context) error {
 	t := time.NewTicker(5 * time.Second)
 	defer t.Stop()
 	for {
-		if a, b, err := p.store.SegmentThresholds(ctx); err == nil {
-			p.segments.Store(&[2]float64{a, b})
+		if g, err := p.store.Segments(ctx); err == nil {
+			p.segments.Store(g)
 		} else if ctx.Err() == nil {
 			p.cfg.Logger.Warn("segment thresholds not refreshed", "err", err)
 		}

@@ -103,7 +103,8 @@ func (w *worker) partition(ctx context.Context, gen *kafka.Generation, topic str
 	var buf []kafka.Message
 	more, crashed := false, false
 	var lastEvents time.Time // when a batch last held events
-	cache := newStateCache(w.cfg.StateCache)
+	cache := newStateCache(w.cfg.StateCache, w.engine)
+	part := w.store.Partition(partition)
 	cm := newCommitter(gen, topic, partition, w.cfg.CommitInterval)
 	defer func() {
 		if !crashed {
@@ -138,7 +139,7 @@ func (w *worker) partition(ctx context.Context, gen *kafka.Generation, topic str
 		dctx, dcancel := drainContext(ctx, w.cfg.DrainTimeout)
 		err := backoff.Retry(dctx, log, w.cfg.Metrics.Errors, "process batch", func() error {
 			var err error
-			more, err = w.step(dctx, log, partition, &m, cache, buf, slack)
+			more, err = w.step(dctx, log, partition, part, &m, cache, buf, slack)
 			if errors.Is(err, errCrashed) {
 				crashed = true
 				return nil
@@ -167,7 +168,7 @@ func (w *worker) partition(ctx context.Context, gen *kafka.Generation, topic str
 // further timers were already due. Timers fire when the watermark is slack
 // past them. It may run again on the same batch after a failure: everything
 // it writes is idempotent.
-func (w *worker) step(ctx context.Context, log *slog.Logger, partition int, m *marks, cache *stateCache, msgs []kafka.Message, slack time.Duration) (more bool, err error) {
+func (w *worker) step(ctx context.Context, log *slog.Logger, partition int, part *redisstate.Partition, m *marks, cache *stateCache, msgs []kafka.Message, slack time.Duration) (more bool, err error) {
 	defer func() {
 		if err != nil {
 			cache.reset()
@@ -201,33 +202,37 @@ func (w *worker) step(ctx context.Context, log *slog.Logger, partition int, m *m
 	for id := range byCustomer {
 		ids = append(ids, id)
 	}
+	var fired map[string]int64 // customers whose timer fired → its due time
 	if !wm.IsZero() {
-		due, err := w.store.Due(ctx, partition, wm.Add(-slack), maxDuePerStep)
+		due, err := part.Due(ctx, wm.Add(-slack), maxDuePerStep)
 		if err != nil {
 			return false, err
 		}
 		more = len(due) == maxDuePerStep
 		w.cfg.Metrics.TimersFired.Add(float64(len(due)))
-		for _, id := range due {
-			if _, ok := byCustomer[id]; !ok {
-				ids = append(ids, id)
+		fired = make(map[string]int64, len(due))
+		for _, d := range due {
+			fired[d.ID] = d.At
+			if _, ok := byCustomer[d.ID]; !ok {
+				ids = append(ids, d.ID)
 			}
 		}
 	}
-	states, err := cache.load(ctx, w.store, ids)
+	states, err := cache.load(ctx, part, ids)
 	if err != nil {
 		return false, err
 	}
-	batch := redisstate.Batch{Partition: partition, Timers: make(map[string]time.Time, len(ids)), Watermark: m.encode(),
-		Spend: make(map[string]float64), KPI: make(map[string]redisstate.KPIChange), States: make([]*state.Customer, 0, len(ids))}
+	batch := redisstate.Batch{Timers: make([]redisstate.TimerMove, 0, len(ids)), Watermark: m.encode(),
+		Counters: &redisstate.Counters{}, States: make([]*state.Customer, 0, len(ids))}
 	batch.Clock = wm
 	emit := func(a alerts.Alert) {
 		a.Holdout = alerts.InHoldout(a.CustomerID, w.cfg.Holdout)
 		batch.Alerts = append(batch.Alerts, a)
 	}
 	for _, id := range ids {
-		c := states[id]
-		spend, fresh := c.Spend365(), c.Offset < 0
+		cs := states[id]
+		c := cs.c
+		spend, ranked := c.Spend365(), c.Offset >= 0 && !c.Deleted
 		facts := redisstate.FactsOf(c)
 		for _, r := range byCustomer[id] {
 			c.Receive(r.e, r.offset)
@@ -237,14 +242,14 @@ func (w *worker) step(ctx context.Context, log *slog.Logger, partition int, m *m
 				log.Error("rule evaluation failed", "customer", id, "err", err)
 			}
 		}
-		if s := c.Spend365(); (s != spend || fresh) && !c.Deleted {
-			batch.Spend[id] = s
-		}
-		if f := redisstate.FactsOf(c); f != facts {
-			batch.KPI[id] = redisstate.KPIChange{Old: facts, New: f}
-		}
+		batch.Counters.Spend(spend, ranked, c.Spend365(), !c.Deleted)
+		batch.Counters.Facts(facts, redisstate.FactsOf(c))
 		batch.States = append(batch.States, c)
-		batch.Timers[id] = w.engine.NextDue(c)
+		old := cs.due
+		if at, ok := fired[id]; ok {
+			old = at // where the timer is, should the rules have moved it meanwhile
+		}
+		batch.Timers = append(batch.Timers, redisstate.TimerMove{ID: id, Old: old, New: unixMilli(w.engine.NextDue(c))})
 	}
 	if len(batch.Alerts) > 0 {
 		if err := w.produce(ctx, batch.Alerts); err != nil {
@@ -254,10 +259,10 @@ func (w *worker) step(ctx context.Context, log *slog.Logger, partition int, m *m
 			return false, err
 		}
 	}
-	if err := w.store.Write(ctx, &batch); err != nil {
+	if err := part.Write(ctx, &batch); err != nil {
 		return false, err
 	}
-	cache.keep(batch.States)
+	cache.keep(batch.States, batch.Timers)
 	if err := crashAt("after-write"); err != nil {
 		return false, err
 	}
@@ -293,6 +298,14 @@ func (w *worker) produce(ctx context.Context, as []alerts.Alert) error {
 		return fmt.Errorf("produce %d alerts: %w", len(msgs), summarize(err))
 	}
 	return nil
+}
+
+// unixMilli is t in Unix ms, 0 for the zero time.
+func unixMilli(t time.Time) int64 {
+	if t.IsZero() {
+		return 0
+	}
+	return t.UnixMilli()
 }
 
 func onlyMarks(msgs []kafka.Message) bool {

@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"strconv"
+	"strings"
 	"time"
 
 	"github.com/redis/go-redis/v9"
@@ -11,12 +12,12 @@ import (
 	"github.com/churnwatch/churnwatch/state"
 )
 
-// KPIFacts are what the retention KPIs need of one customer, as absolute
-// values: writing the same facts twice changes nothing, so a batch replayed
-// after a crash is harmless. Times are Unix milliseconds, 0 when none;
-// scores are -1 when the customer never answered.
+// KPIFacts are what the retention KPIs need of one customer; a batch
+// counts each customer's change of facts (Counters.Facts). Times are Unix
+// milliseconds, 0 when none; scores are -1 when the customer never
+// answered.
 type KPIFacts struct {
-	Deleted   bool  // erased: in none of the KPI sets
+	Deleted   bool  // erased: counted nowhere
 	First     int64 // first seen
 	Last      int64 // latest activity, over all event types
 	Purchases int64 // lifetime purchase count, counted up to 2: all the repeat rate needs
@@ -58,7 +59,7 @@ func ms(t time.Time) int64 {
 	return t.UnixMilli()
 }
 
-// NPS categories of contract §2, in the order of KPIKeys.NPS.
+// NPS categories of contract §2, as the KPI counters number them.
 const (
 	Promoter = iota
 	Passive
@@ -77,142 +78,214 @@ func NPSCategory(score int) int {
 	return Detractor
 }
 
-// KPIKeys names the sorted sets of the KPI facts, all hash-tagged {kpi}
-// ("cw:{kpi}:first"). Members are customer ids. First and Last score the
-// first-seen and latest-activity times (Unix ms), Purchases the lifetime
-// purchase count up to 2 (so it changes at most twice), LTV the lifetime
-// spend (customers with a purchase only).
-// NPS (promoter, passive, detractor), CSAT (scores 1–5) and CES (1–7) hold
-// each answering customer in the set of its latest answer only, scored by
-// that answer's time.
-type KPIKeys struct {
-	First, Last, Purchases, LTV string
-	NPS                         [3]string
-	CSAT                        [5]string // CSAT[i] holds score i+1
-	CES                         [7]string // CES[i] holds score i+1
+// Counters are one batch's changes of its partition's aggregates, added
+// up over the batch's customers and written as increments in the batch's
+// transaction (so a replayed batch, whose states already hold its events,
+// adds nothing): the KPI counters and the spend histogram. The zero value
+// is ready to use; a nil *Counters changes nothing.
+//
+// The KPI counters of a partition are the hash "cw:{p3}:kpi":
+//
+//	l:<first month>:<last hour>  customers by the month of the instant (ms)
+//	                             before they were first seen (MonthOf), so
+//	                             that one first seen at a month's first
+//	                             instant counts in the month before, and by
+//	                             the hour (Unix hours) of their latest activity
+//	buy, rep                     customers with at least one, two purchases
+//	ltv                          their lifetime spend, summed
+//	nps:<0|1|2>:<month>          customers whose latest NPS answer is a
+//	                             promoter, passive, detractor one, by its month
+//	csat:<1–5>:<month>, ces:<1–7>:<month>  the same for CSAT and CES scores
+//
+// and the spend histogram "cw:{p3}:spend" counts the ranked customers by
+// SpendBucket of their trailing-365-day spend.
+type Counters struct {
+	kpi   map[counter]int64
+	ltv   float64
+	spend map[int32]int64
 }
 
-// NewKPIKeys returns the KPI keys under prefix (default "cw").
-func NewKPIKeys(prefix string) KPIKeys {
-	if prefix == "" {
-		prefix = "cw"
-	}
-	p := prefix + ":{kpi}:"
-	k := KPIKeys{First: p + "first", Last: p + "last", Purchases: p + "purchases", LTV: p + "ltv",
-		NPS: [3]string{p + "nps:promoter", p + "nps:passive", p + "nps:detractor"}}
-	for i := range k.CSAT {
-		k.CSAT[i] = p + "csat:" + strconv.Itoa(i+1)
-	}
-	for i := range k.CES {
-		k.CES[i] = p + "ces:" + strconv.Itoa(i+1)
-	}
-	return k
+// counter names one field of the KPI counters.
+type counter struct {
+	kind byte // 'l', 'b' (buy), 'r' (rep), 'n' (NPS), 's' (CSAT), 'e' (CES)
+	x    int32
+	y    int64
 }
 
-// all lists every KPI key.
-func (k *KPIKeys) all() []string {
-	out := []string{k.First, k.Last, k.Purchases, k.LTV}
-	out = append(out, k.NPS[:]...)
-	out = append(out, k.CSAT[:]...)
-	return append(out, k.CES[:]...)
+func (c counter) field() string {
+	switch c.kind {
+	case 'l':
+		return "l:" + strconv.Itoa(int(c.x)) + ":" + strconv.FormatInt(c.y, 10)
+	case 'b':
+		return "buy"
+	case 'r':
+		return "rep"
+	case 'n':
+		return "nps:" + strconv.Itoa(int(c.x)) + ":" + strconv.FormatInt(c.y, 10)
+	case 's':
+		return "csat:" + strconv.Itoa(int(c.x)) + ":" + strconv.FormatInt(c.y, 10)
+	}
+	return "ces:" + strconv.Itoa(int(c.x)) + ":" + strconv.FormatInt(c.y, 10)
+}
+
+// Facts counts a customer's change of facts from old to new.
+func (k *Counters) Facts(old, new KPIFacts) {
+	if old == new {
+		return
+	}
+	k.facts(&old, -1)
+	k.facts(&new, 1)
+}
+
+func (k *Counters) facts(f *KPIFacts, d int64) {
+	if f.Deleted || f.First == 0 {
+		return
+	}
+	if k.kpi == nil {
+		k.kpi = map[counter]int64{}
+	}
+	k.kpi[counter{'l', MonthOf(f.First - 1), HourOf(max(f.Last, f.First))}] += d
+	if f.Purchases >= 1 {
+		k.kpi[counter{kind: 'b'}] += d
+		k.ltv += float64(d) * f.LTV
+	}
+	if f.Purchases >= 2 {
+		k.kpi[counter{kind: 'r'}] += d
+	}
+	if f.NPS >= 0 && f.NPS <= 10 {
+		k.kpi[counter{'n', int32(NPSCategory(f.NPS)), int64(MonthOf(f.NPSAt))}] += d
+	}
+	if f.CSAT >= 1 && f.CSAT <= 5 {
+		k.kpi[counter{'s', int32(f.CSAT), int64(MonthOf(f.CSATAt))}] += d
+	}
+	if f.CES >= 1 && f.CES <= 7 {
+		k.kpi[counter{'e', int32(f.CES), int64(MonthOf(f.CESAt))}] += d
+	}
+}
+
+// Spend counts a customer's move in the spend ranking: from old (when it
+// was ranked) to new (when it is).
+func (k *Counters) Spend(old float64, wasRanked bool, new float64, isRanked bool) {
+	ob, nb := SpendBucket(old), SpendBucket(new)
+	if wasRanked == isRanked && (ob == nb || !isRanked) {
+		return
+	}
+	if k.spend == nil {
+		k.spend = map[int32]int64{}
+	}
+	if wasRanked {
+		k.spend[ob]--
+	}
+	if isRanked {
+		k.spend[nb]++
+	}
+}
+
+// write queues the non-zero changes on tx.
+func (k *Counters) write(ctx context.Context, tx redis.Pipeliner, keys keys, p int) {
+	if k == nil {
+		return
+	}
+	for c, d := range k.kpi {
+		if d != 0 {
+			tx.HIncrBy(ctx, keys.kpi(p), c.field(), d)
+		}
+	}
+	if k.ltv != 0 {
+		tx.HIncrByFloat(ctx, keys.kpi(p), "ltv", k.ltv)
+	}
+	for b, d := range k.spend {
+		if d != 0 {
+			tx.HIncrBy(ctx, keys.spend(p), strconv.Itoa(int(b)), d)
+		}
+	}
+}
+
+// MonthOf is the UTC month of the Unix ms t, counted from year 0
+// (12·year + month − 1).
+func MonthOf(ms int64) int32 {
+	y, m, _ := time.UnixMilli(ms).UTC().Date()
+	return int32(y*12 + int(m) - 1)
+}
+
+// MonthStart is the first instant of month (as MonthOf counts).
+func MonthStart(month int32) time.Time {
+	return time.Date(int(month/12), time.Month(month%12+1), 1, 0, 0, 0, 0, time.UTC)
+}
+
+// HourOf is the Unix hour of the Unix ms t.
+func HourOf(ms int64) int64 { return hourOf(ms) }
+
+// KPICounts are the KPI counters of every partition added up.
+type KPICounts struct {
+	// Customers counts customers by first-seen month and latest-activity
+	// hour.
+	Customers map[[2]int64]int64
+	Buyers    int64
+	Repeat    int64
+	LTV       float64
+	// Answers counts latest answers by kind ("nps", "csat", "ces"), score
+	// (an NPS category for "nps") and month.
+	Answers map[string]map[[2]int64]int64
+}
+
+// KPICounts reads the KPI counters of every partition in one pipeline.
+func (s *Store) KPICounts(ctx context.Context) (*KPICounts, error) {
+	out := &KPICounts{Customers: map[[2]int64]int64{}, Answers: map[string]map[[2]int64]int64{
+		"nps": {}, "csat": {}, "ces": {}}}
+	err := s.perPartition(ctx, func(p redis.Pipeliner, part int) func() error {
+		cmd := p.HGetAll(ctx, s.k.kpi(part))
+		return func() error {
+			for f, v := range cmd.Val() {
+				if err := out.add(f, v); err != nil {
+					return fmt.Errorf("KPI counter %s of %s: %w", f, s.k.kpi(part), err)
+				}
+			}
+			return nil
+		}
+	})
+	if err != nil {
+		return nil, fmt.Errorf("read KPI counters: %w", err)
+	}
+	return out, nil
+}
+
+func (k *KPICounts) add(field, value string) error {
+	if field == "ltv" {
+		v, err := strconv.ParseFloat(value, 64)
+		k.LTV += v
+		return err
+	}
+	n, err := strconv.ParseInt(value, 10, 64)
+	if err != nil {
+		return err
+	}
+	switch field {
+	case "buy":
+		k.Buyers += n
+		return nil
+	case "rep":
+		k.Repeat += n
+		return nil
+	}
+	kind, rest, _ := strings.Cut(field, ":")
+	xs, ys, ok := strings.Cut(rest, ":")
+	x, errX := strconv.ParseInt(xs, 10, 64)
+	y, errY := strconv.ParseInt(ys, 10, 64)
+	if !ok || errX != nil || errY != nil {
+		return fmt.Errorf("unknown field")
+	}
+	if kind == "l" {
+		k.Customers[[2]int64{x, y}] += n
+		return nil
+	}
+	m, ok := k.Answers[kind]
+	if !ok {
+		return fmt.Errorf("unknown field")
+	}
+	m[[2]int64{x, y}] += n
+	return nil
 }
 
 // Prefix returns the store's key prefix.
 func (s *Store) Prefix() string { return s.k.prefix }
-
-// writeKPI queues the changed facts of ch. It runs first in Write's
-// pipeline, so on one Redis node a customer's state is never written
-// without its facts.
-func (s *Store) writeKPI(ctx context.Context, p redis.Pipeliner, ch map[string]KPIChange) {
-	if len(ch) == 0 {
-		return
-	}
-	k := NewKPIKeys(s.k.prefix)
-	for id, c := range ch {
-		o, n := &c.Old, &c.New
-		if n.Deleted {
-			for _, key := range k.all() {
-				p.ZRem(ctx, key, id)
-			}
-			continue
-		}
-		set := func(key string, v float64, has bool) {
-			if has {
-				p.ZAdd(ctx, key, redis.Z{Score: v, Member: id})
-			} else {
-				p.ZRem(ctx, key, id)
-			}
-		}
-		if n.First != o.First {
-			set(k.First, float64(n.First), n.First != 0)
-		}
-		if n.Last != o.Last {
-			set(k.Last, float64(n.Last), n.Last != 0)
-		}
-		if n.Purchases != o.Purchases {
-			set(k.Purchases, float64(n.Purchases), n.Purchases > 0)
-		}
-		if n.LTV != o.LTV || (n.Purchases > 0) != (o.Purchases > 0) {
-			set(k.LTV, n.LTV, n.Purchases > 0)
-		}
-		if n.NPS != o.NPS || n.NPSAt != o.NPSAt {
-			answer(ctx, p, k.NPS[:], npsIndex(o.NPS), npsIndex(n.NPS), n.NPSAt, id)
-		}
-		if n.CSAT != o.CSAT || n.CSATAt != o.CSATAt {
-			answer(ctx, p, k.CSAT[:], o.CSAT-1, n.CSAT-1, n.CSATAt, id)
-		}
-		if n.CES != o.CES || n.CESAt != o.CESAt {
-			answer(ctx, p, k.CES[:], o.CES-1, n.CES-1, n.CESAt, id)
-		}
-	}
-}
-
-func npsIndex(score int) int {
-	if score < 0 {
-		return -1
-	}
-	return NPSCategory(score)
-}
-
-// answer moves id from keys[old] to keys[i], scored at; an index out of
-// range means no answer. Facts of a customer are written before its state
-// in the same pipeline, so the old facts are the ones in Redis.
-func answer(ctx context.Context, p redis.Pipeliner, keys []string, old, i int, at int64, id string) {
-	if old != i && old >= 0 && old < len(keys) {
-		p.ZRem(ctx, keys[old], id)
-	}
-	if i >= 0 && i < len(keys) {
-		p.ZAdd(ctx, keys[i], redis.Z{Score: float64(at), Member: id})
-	}
-}
-
-// SegmentSizes counts the customers of the spend ranking in segments A, B
-// and C, with the thresholds and rule the processor assigns segments by
-// (A and B need a positive spend; everyone else ranked is C).
-func (s *Store) SegmentSizes(ctx context.Context) (a, b, c int64, err error) {
-	ta, tb, err := s.SegmentThresholds(ctx)
-	if err != nil {
-		return 0, 0, 0, err
-	}
-	key := s.k.spend()
-	var total, atLeastA, atLeastB *redis.IntCmd
-	if _, err := s.rdb.Pipelined(ctx, func(p redis.Pipeliner) error {
-		total = p.ZCard(ctx, key)
-		atLeastA = p.ZCount(ctx, key, positiveFrom(ta), "+inf")
-		atLeastB = p.ZCount(ctx, key, positiveFrom(tb), "+inf")
-		return nil
-	}); err != nil {
-		return 0, 0, 0, fmt.Errorf("count segments: %w", err)
-	}
-	a = atLeastA.Val()
-	b = atLeastB.Val() - a
-	return a, b, total.Val() - a - b, nil
-}
-
-// positiveFrom is the ZCOUNT lower bound "at least t and above zero".
-func positiveFrom(t float64) string {
-	if t <= 0 {
-		return "(0"
-	}
-	return strconv.FormatFloat(t, 'g', -1, 64)
-}

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"strconv"
+	"sync/atomic"
 	"time"
 
 	json "github.com/goccy/go-json"
@@ -18,10 +19,12 @@ import (
 const MaxResolved = 10000
 
 // Store reads and writes state. It is safe for concurrent use; each
-// internal partition is written by one goroutine at a time.
+// internal partition is written by one goroutine at a time, through its
+// Partition.
 type Store struct {
-	rdb redis.UniversalClient
-	k   keys
+	rdb   redis.UniversalClient
+	k     keys
+	parts atomic.Int32 // internal partitions, once known
 }
 
 // New returns a store on rdb with key prefix (default "cw").
@@ -35,9 +38,88 @@ func New(rdb redis.UniversalClient, prefix string) *Store {
 // Client returns the Redis client.
 func (s *Store) Client() redis.UniversalClient { return s.rdb }
 
-// Load reads the states of ids in one pipeline; a customer never seen gets
-// state.New. An undecodable state is an error: it is never replaced silently.
-func (s *Store) Load(ctx context.Context, ids []string) (map[string]*state.Customer, error) {
+// ErrLayout reports Redis state that this version cannot use as it is.
+var ErrLayout = errors.New("redis state layout")
+
+// Init records that the state is kept for partitions internal partitions,
+// or checks that it was: every customer's state lives under its
+// partition's hash tag, so the internal topic's partition count cannot
+// change under existing state. State in an earlier version's layout is
+// refused the same way.
+func (s *Store) Init(ctx context.Context, partitions int) error {
+	if partitions <= 0 {
+		return fmt.Errorf("%w: %d internal partitions", ErrLayout, partitions)
+	}
+	m, err := s.rdb.HGetAll(ctx, s.k.meta()).Result()
+	if err != nil {
+		return fmt.Errorf("read %s: %w", s.k.meta(), err)
+	}
+	if len(m) == 0 {
+		n, err := s.rdb.Exists(ctx, s.k.legacySpend()).Result()
+		if err != nil {
+			return fmt.Errorf("check for state of an earlier version: %w", err)
+		}
+		if n > 0 {
+			return fmt.Errorf("%w: Redis holds state in the layout of an earlier churnwatch (%s exists); "+
+				"replay the source topics into an empty Redis (or another key prefix) to rebuild it", ErrLayout, s.k.legacySpend())
+		}
+		if err := s.rdb.HSet(ctx, s.k.meta(), "layout", Layout, "partitions", partitions).Err(); err != nil {
+			return fmt.Errorf("record the state layout: %w", err)
+		}
+		s.parts.Store(int32(partitions))
+		return nil
+	}
+	if m["layout"] != Layout {
+		return fmt.Errorf("%w: %s says layout %q, this version writes %q", ErrLayout, s.k.meta(), m["layout"], Layout)
+	}
+	if m["partitions"] != strconv.Itoa(partitions) {
+		return fmt.Errorf("%w: the state in Redis was written for %s internal partitions, the internal topic has %d; "+
+			"give the topic its former partition count, or replay the source topics into an empty Redis", ErrLayout, m["partitions"], partitions)
+	}
+	s.parts.Store(int32(partitions))
+	return nil
+}
+
+// Partitions returns the internal partitions the state is kept for, as
+// Init recorded; 0 when no processor has written yet.
+func (s *Store) Partitions(ctx context.Context) (int, error) {
+	if n := s.parts.Load(); n > 0 {
+		return int(n), nil
+	}
+	v, err := s.rdb.HGet(ctx, s.k.meta(), "partitions").Result()
+	if errors.Is(err, redis.Nil) {
+		return 0, nil
+	}
+	if err != nil {
+		return 0, fmt.Errorf("read %s: %w", s.k.meta(), err)
+	}
+	n, err := strconv.Atoi(v)
+	if err != nil || n <= 0 {
+		return 0, fmt.Errorf("%w: %s holds partitions %q", ErrLayout, s.k.meta(), v)
+	}
+	s.parts.Store(int32(n))
+	return n, nil
+}
+
+// Partition is the part of the store one internal partition writes. It
+// keeps what it learnt of the partition's timers; only the goroutine that
+// owns the partition uses it.
+type Partition struct {
+	s      *Store
+	p      int
+	timers timerCache
+}
+
+// Partition returns the writer of partition p.
+func (s *Store) Partition(p int) *Partition {
+	return &Partition{s: s, p: p, timers: newTimerCache()}
+}
+
+// Load reads the states of ids, all owned by the partition, in one
+// pipeline; a customer never seen gets state.New. An undecodable state is
+// an error: it is never replaced silently.
+func (pt *Partition) Load(ctx context.Context, ids []string) (map[string]*state.Customer, error) {
+	s := pt.s
 	out := make(map[string]*state.Customer, len(ids))
 	if len(ids) == 0 {
 		return out, nil
@@ -45,7 +127,7 @@ func (s *Store) Load(ctx context.Context, ids []string) (map[string]*state.Custo
 	cmds := make([]*redis.StringCmd, len(ids))
 	_, err := s.rdb.Pipelined(ctx, func(p redis.Pipeliner) error {
 		for i, id := range ids {
-			cmds[i] = p.Get(ctx, s.k.customer(id))
+			cmds[i] = p.Get(ctx, s.k.customer(pt.p, id))
 		}
 		return nil
 	})
@@ -70,9 +152,14 @@ func (s *Store) Load(ctx context.Context, ids []string) (map[string]*state.Custo
 	return out, nil
 }
 
-// Customer reads one customer's state; nil when unknown.
+// Customer reads one customer's state, one GET under the hash tag of the
+// partition that owns it; nil when unknown.
 func (s *Store) Customer(ctx context.Context, id string) (*state.Customer, error) {
-	b, err := s.rdb.Get(ctx, s.k.customer(id)).Bytes()
+	n, err := s.Partitions(ctx)
+	if err != nil || n == 0 {
+		return nil, err
+	}
+	b, err := s.rdb.Get(ctx, s.k.customer(state.Partition(id, n), id)).Bytes()
 	if errors.Is(err, redis.Nil) {
 		return nil, nil
 	}
@@ -82,45 +169,42 @@ func (s *Store) Customer(ctx context.Context, id string) (*state.Customer, error
 	return state.Unmarshal(b)
 }
 
-// Due returns up to limit customers of partition whose timer is at or
-// before t.
-func (s *Store) Due(ctx context.Context, partition int, t time.Time, limit int) ([]string, error) {
-	ids, err := s.rdb.ZRangeByScore(ctx, s.k.timers(partition), &redis.ZRangeBy{
-		Min: "-inf", Max: strconv.FormatInt(t.UnixMilli(), 10), Count: int64(limit),
-	}).Result()
-	if err != nil {
-		return nil, fmt.Errorf("read due timers of partition %d: %w", partition, err)
-	}
-	return ids, nil
-}
-
-// PendingTimers counts the timers of partition.
-func (s *Store) PendingTimers(ctx context.Context, partition int) (int64, error) {
-	return s.rdb.ZCard(ctx, s.k.timers(partition)).Result()
-}
-
 // Batch is everything one processing step of a partition makes durable.
 type Batch struct {
-	Partition int
-	States    []*state.Customer
-	// Timers maps each written customer to its next due time; zero removes
-	// the timer.
-	Timers    map[string]time.Time
-	Alerts    []alerts.Alert
-	Watermark []byte // opaque watermark record of the partition; nil keeps it
+	States []*state.Customer
+	// Timers moves customers' timers (see TimerMove).
+	Timers []TimerMove
+	Alerts []alerts.Alert
+	// Watermark is the opaque watermark record of the partition; nil keeps
+	// it.
+	Watermark []byte
 	// Clock is the partition's event-time watermark, published for readers
 	// such as the webhook stall guard; zero keeps it.
 	Clock time.Time
-	// Spend holds the trailing-365-day spend of customers whose spend
-	// changed, for the segment ranking.
-	Spend map[string]float64
-	// KPI holds the KPI facts of customers whose facts changed.
-	KPI map[string]KPIChange
+	// Counters are the batch's changes of the KPI counters and the spend
+	// histogram; nil changes none.
+	Counters *Counters
 }
 
-// Write stores b in one pipeline. The pipeline is not a transaction: after
-// a crash in the middle, replaying the batch rewrites the same values.
-func (s *Store) Write(ctx context.Context, b *Batch) error {
+// Write stores b for the partition in one MULTI/EXEC transaction under
+// its hash tag: states, timers, counters and watermark together or not at
+// all, so counters never count a change twice when a batch is replayed
+// after a crash. The alert index goes first, in a pipeline of its own; its
+// values are absolute.
+func (pt *Partition) Write(ctx context.Context, b *Batch) error {
+	s, p := pt.s, pt.p
+	if len(b.Alerts) > 0 {
+		if _, err := s.rdb.Pipelined(ctx, func(pl redis.Pipeliner) error {
+			for i := range b.Alerts {
+				if err := s.indexAlert(ctx, pl, &b.Alerts[i]); err != nil {
+					return err
+				}
+			}
+			return nil
+		}); err != nil {
+			return fmt.Errorf("index %d alerts of partition %d: %w", len(b.Alerts), p, err)
+		}
+	}
 	// Every state is encoded into one arena; each value is a slice of it.
 	// When the arena grows, earlier values keep the old backing array, which
 	// is never written again, so no value is copied twice.
@@ -128,42 +212,25 @@ func (s *Store) Write(ctx context.Context, b *Batch) error {
 	if len(b.States) > 0 {
 		arena = make([]byte, 0, 512*len(b.States))
 	}
-	_, err := s.rdb.Pipelined(ctx, func(p redis.Pipeliner) error {
-		s.writeKPI(ctx, p, b.KPI)
+	_, err := s.rdb.TxPipelined(ctx, func(tx redis.Pipeliner) error {
+		b.Counters.write(ctx, tx, s.k, p)
 		for _, c := range b.States {
 			start := len(arena)
 			arena = c.AppendBinary(arena)
-			p.Set(ctx, s.k.customer(c.ID), arena[start:len(arena):len(arena)], 0)
-			if c.Deleted {
-				p.ZRem(ctx, s.k.spend(), c.ID)
-			}
+			tx.Set(ctx, s.k.customer(p, c.ID), arena[start:len(arena):len(arena)], 0)
 		}
-		for id, spend := range b.Spend {
-			p.ZAdd(ctx, s.k.spend(), redis.Z{Score: spend, Member: id})
-		}
-		tk := s.k.timers(b.Partition)
-		for id, due := range b.Timers {
-			if due.IsZero() {
-				p.ZRem(ctx, tk, id)
-			} else {
-				p.ZAdd(ctx, tk, redis.Z{Score: float64(due.UnixMilli()), Member: id})
-			}
-		}
-		for i := range b.Alerts {
-			if err := s.indexAlert(ctx, p, &b.Alerts[i]); err != nil {
-				return err
-			}
-		}
+		pt.timers.write(ctx, tx, s.k, p, b.Timers)
 		if b.Watermark != nil {
-			p.Set(ctx, s.k.watermark(b.Partition), b.Watermark, 0)
+			tx.Set(ctx, s.k.watermark(p), b.Watermark, 0)
 		}
 		if !b.Clock.IsZero() {
-			p.HSet(ctx, s.k.clock(), strconv.Itoa(b.Partition), b.Clock.UnixMilli())
+			tx.Set(ctx, s.k.clock(p), b.Clock.UnixMilli(), 0)
 		}
 		return nil
 	})
 	if err != nil {
-		return fmt.Errorf("write batch of partition %d (%d customers, %d alerts): %w", b.Partition, len(b.States), len(b.Alerts), err)
+		pt.timers.reset()
+		return fmt.Errorf("write batch of partition %d (%d customers, %d alerts): %w", p, len(b.States), len(b.Alerts), err)
 	}
 	return nil
 }
@@ -237,24 +304,59 @@ func (s *Store) Alerts(ctx context.Context, status alerts.Status, limit int) ([]
 // lowest over the internal partitions that published one; zero when none
 // has.
 func (s *Store) Clock(ctx context.Context) (time.Time, error) {
-	m, err := s.rdb.HGetAll(ctx, s.k.clock()).Result()
+	var low int64
+	err := s.perPartition(ctx, func(p redis.Pipeliner, part int) func() error {
+		cmd := p.Get(ctx, s.k.clock(part))
+		return func() error {
+			v, err := cmd.Result()
+			if errors.Is(err, redis.Nil) {
+				return nil
+			}
+			if err != nil {
+				return err
+			}
+			ms, err := strconv.ParseInt(v, 10, 64)
+			if err != nil {
+				return fmt.Errorf("watermark %q of partition %d: %w", v, part, err)
+			}
+			if low == 0 || ms < low {
+				low = ms
+			}
+			return nil
+		}
+	})
 	if err != nil {
 		return time.Time{}, fmt.Errorf("read the watermark: %w", err)
-	}
-	var low int64
-	for _, v := range m {
-		ms, err := strconv.ParseInt(v, 10, 64)
-		if err != nil {
-			return time.Time{}, fmt.Errorf("watermark %q: %w", v, err)
-		}
-		if low == 0 || ms < low {
-			low = ms
-		}
 	}
 	if low == 0 {
 		return time.Time{}, nil
 	}
 	return time.UnixMilli(low).UTC(), nil
+}
+
+// perPartition queues, in one pipeline, what read returns for every
+// internal partition, then runs the functions it returned in partition
+// order. With no partitions recorded yet, it does nothing.
+func (s *Store) perPartition(ctx context.Context, read func(p redis.Pipeliner, partition int) func() error) error {
+	n, err := s.Partitions(ctx)
+	if err != nil || n == 0 {
+		return err
+	}
+	done := make([]func() error, n)
+	if _, err := s.rdb.Pipelined(ctx, func(p redis.Pipeliner) error {
+		for i := range n {
+			done[i] = read(p, i)
+		}
+		return nil
+	}); err != nil && !errors.Is(err, redis.Nil) {
+		return err
+	}
+	for _, f := range done {
+		if err := f(); err != nil {
+			return err
+		}
+	}
+	return nil
 }
 
 // Watermark reads the watermark record of partition (nil when none).
@@ -264,25 +366,4 @@ func (s *Store) Watermark(ctx context.Context, partition int) ([]byte, error) {
 		return nil, nil
 	}
 	return b, err
-}
-
-// SegmentThresholds returns the trailing-365-day spend at or above which a
-// customer is in segment A (top 20 %) and B (next 30 %).
-func (s *Store) SegmentThresholds(ctx context.Context) (a, b float64, err error) {
-	n, err := s.rdb.ZCard(ctx, s.k.spend()).Result()
-	if err != nil || n == 0 {
-		return 0, 0, err
-	}
-	at := func(rank int64) (float64, error) {
-		zs, err := s.rdb.ZRevRangeWithScores(ctx, s.k.spend(), rank, rank).Result()
-		if err != nil || len(zs) == 0 {
-			return 0, err
-		}
-		return zs[0].Score, nil
-	}
-	if a, err = at(max(0, (n*20+99)/100-1)); err != nil {
-		return 0, 0, err
-	}
-	b, err = at(max(0, (n*50+99)/100-1))
-	return a, b, err
 }
