@@ -24,7 +24,7 @@ const Layout = "2"
 //	cw:{p3}:wm, cw:{p3}:clock watermark record, event-time clock (ms)
 //	cw:{p3}:kpi               KPI counters (see Counters)
 //	cw:{p3}:spend             spend histogram (see SpendBucket)
-//	cw:{alerts}:firing|resolved|data  the alert index
+//	cw:{alerts}:firing|resolved|data  the alert index (alerts.Alert.AppendBinary by id)
 type keys struct{ prefix string }
 
 func (k keys) tag(p int) string                  { return k.prefix + ":{p" + strconv.Itoa(p) + "}:" }

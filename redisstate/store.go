@@ -196,9 +196,7 @@ func (pt *Partition) Write(ctx context.Context, b *Batch) error {
 	if len(b.Alerts) > 0 {
 		if _, err := s.rdb.Pipelined(ctx, func(pl redis.Pipeliner) error {
 			for i := range b.Alerts {
-				if err := s.indexAlert(ctx, pl, &b.Alerts[i]); err != nil {
-					return err
-				}
+				s.indexAlert(ctx, pl, &b.Alerts[i])
 			}
 			return nil
 		}); err != nil {
@@ -235,20 +233,18 @@ func (pt *Partition) Write(ctx context.Context, b *Batch) error {
 	return nil
 }
 
-func (s *Store) indexAlert(ctx context.Context, p redis.Pipeliner, a *alerts.Alert) error {
-	data, err := json.Marshal(a)
-	if err != nil {
-		return fmt.Errorf("index alert %s: %w", a.AlertID, err)
-	}
+// indexAlert queues a's entry in the alert index: its compact encoding
+// (alerts.Alert.AppendBinary) by id, and its id in the firing or resolved
+// set, scored by its time.
+func (s *Store) indexAlert(ctx context.Context, p redis.Pipeliner, a *alerts.Alert) {
 	score := float64(a.Time.UnixMilli())
-	p.HSet(ctx, s.k.alertData(), a.AlertID, data)
+	p.HSet(ctx, s.k.alertData(), a.AlertID, a.AppendBinary(nil))
 	if a.Status == alerts.Firing {
 		p.ZAdd(ctx, s.k.firing(), redis.Z{Score: score, Member: a.AlertID})
-		return nil
+		return
 	}
 	p.ZRem(ctx, s.k.firing(), a.AlertID)
 	p.ZAdd(ctx, s.k.resolved(), redis.Z{Score: score, Member: a.AlertID})
-	return nil
 }
 
 // TrimResolved keeps the newest MaxResolved resolved alerts in the index.
@@ -292,10 +288,20 @@ func (s *Store) Alerts(ctx context.Context, status alerts.Status, limit int) ([]
 		return nil, fmt.Errorf("read %s alerts: %w", status, err)
 	}
 	out := make([]json.RawMessage, 0, len(vals))
-	for _, v := range vals {
-		if str, ok := v.(string); ok {
-			out = append(out, json.RawMessage(str))
+	for i, v := range vals {
+		str, ok := v.(string)
+		if !ok {
+			continue // trimmed meanwhile
 		}
+		var a alerts.Alert
+		if err := a.UnmarshalBinary([]byte(str)); err != nil {
+			return nil, fmt.Errorf("alert %s in the index: %w", ids[i], err)
+		}
+		j, err := json.Marshal(&a)
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, j)
 	}
 	return out, nil
 }
