@@ -47,6 +47,7 @@ func (e *Engine) Advance(c *state.Customer, to time.Time, emit func(alerts.Alert
 	sc := scratchPool.Get().(*scratch)
 	defer scratchPool.Put(sc)
 	sc.evaluated = false
+	pending := c.Pending
 	for {
 		due, edges := e.nextTimer(c)
 		hasEvent := len(c.Pending) > 0 && !c.Pending[0].OccurredAt.After(to)
@@ -93,15 +94,30 @@ func (e *Engine) Advance(c *state.Customer, to time.Time, emit func(alerts.Alert
 				}
 			}
 			c.Prune()
-			if len(c.Pending) == 0 {
-				c.Pending = nil
-			}
+			c.Pending = keepPending(pending, c.Pending)
 			return errors.Join(errs...)
 		}
 		if !c.Deleted {
 			errs = append(errs, e.evaluate(c, sc, st, emit)...)
 		}
 	}
+}
+
+// maxKeptPending is the most events an array of pending events may hold
+// for it to stay with a customer that has none pending left.
+const maxKeptPending = 4
+
+// keepPending moves rest, the events of pending still to apply, to the
+// front of pending's array and forgets the events applied, so that the
+// customer's next events are received into the same array. A large array
+// is let go once nothing is pending.
+func keepPending(pending, rest []event.Event) []event.Event {
+	if len(rest) == 0 && cap(pending) > maxKeptPending {
+		return nil
+	}
+	kept := append(pending[:0], rest...)
+	clear(pending[len(kept):])
+	return kept
 }
 
 // NextDue returns when c next needs the engine: its earliest pending event
