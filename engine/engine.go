@@ -9,6 +9,7 @@ package engine
 import (
 	"errors"
 	"fmt"
+	"sync"
 	"sync/atomic"
 	"time"
 
@@ -42,10 +43,11 @@ func (e *Engine) Rules() *rules.Set { return e.rules }
 // A rule that fails to evaluate keeps its previous result; the errors are
 // returned joined, after the state has been advanced.
 func (e *Engine) Advance(c *state.Customer, to time.Time, emit func(alerts.Alert)) error {
-	var (
-		errs []error
-		sc   scratch
-	)
+	var errs []error
+	sc := scratchPool.Get().(*scratch)
+	defer scratchPool.Put(sc)
+	sc.evaluated = false
+	pending := c.Pending
 	for {
 		due, edges := e.nextTimer(c)
 		hasEvent := len(c.Pending) > 0 && !c.Pending[0].OccurredAt.After(to)
@@ -87,18 +89,35 @@ func (e *Engine) Advance(c *state.Customer, to time.Time, emit func(alerts.Alert
 				sc.evaluated = true // reasons are worded as of AsOf
 			}
 			if sc.evaluated {
-				errs = append(errs, e.explain(c, &sc.view))
+				if err := e.explain(c, sc); err != nil {
+					errs = append(errs, err)
+				}
 			}
 			c.Prune()
-			if len(c.Pending) == 0 {
-				c.Pending = nil
-			}
+			c.Pending = keepPending(pending, c.Pending)
 			return errors.Join(errs...)
 		}
 		if !c.Deleted {
-			errs = append(errs, e.evaluate(c, &sc, st, emit)...)
+			errs = append(errs, e.evaluate(c, sc, st, emit)...)
 		}
 	}
+}
+
+// maxKeptPending is the most events an array of pending events may hold
+// for it to stay with a customer that has none pending left.
+const maxKeptPending = 4
+
+// keepPending moves rest, the events of pending still to apply, to the
+// front of pending's array and forgets the events applied, so that the
+// customer's next events are received into the same array. A large array
+// is let go once nothing is pending.
+func keepPending(pending, rest []event.Event) []event.Event {
+	if len(rest) == 0 && cap(pending) > maxKeptPending {
+		return nil
+	}
+	kept := append(pending[:0], rest...)
+	clear(pending[len(kept):])
+	return kept
 }
 
 // NextDue returns when c next needs the engine: its earliest pending event
@@ -163,14 +182,19 @@ const (
 var variable = [...]rules.Vars{event.Purchase: rules.PurchasesVar, event.SupportTicket: rules.TicketsVar,
 	event.Usage: rules.UsageVar, event.Customer: rules.CustomerVar, event.Feedback: rules.FeedbackVar}
 
-// scratch is reused across the evaluations of one Advance.
+// scratch is what the evaluations of one Advance work in: the view and
+// the lists of results. Advance takes one from scratchPool and puts it
+// back, so that its backing arrays and maps serve call after call.
 type scratch struct {
 	types     []string
 	view      rules.View
 	results   []rules.Result
 	holding   []*rules.Rule
-	evaluated bool
+	scored    []rules.Scored
+	evaluated bool // since the Advance began
 }
+
+var scratchPool = sync.Pool{New: func() any { return new(scratch) }}
 
 // evaluations counts rule evaluations (for benchmarks).
 var evaluations atomic.Int64
@@ -254,16 +278,18 @@ func (e *Engine) evaluate(c *state.Customer, sc *scratch, st step, emit func(ale
 
 // explain sets the state's risk reasons: those of the rules holding now,
 // worded as of c.AsOf.
-func (e *Engine) explain(c *state.Customer, v *rules.View) error {
+func (e *Engine) explain(c *state.Customer, sc *scratch) error {
 	c.Reasons = nil
 	if c.Deleted || len(c.Active) == 0 {
 		return nil
 	}
+	v := &sc.view
 	c.ViewInto(v)
 	var (
-		holding []rules.Scored
+		holding = sc.scored[:0]
 		errs    []error
 	)
+	defer func() { clear(holding); sc.scored = holding[:0] }()
 	for _, r := range e.rules.Rules {
 		if activeIndex(c, r.ID) < 0 {
 			continue

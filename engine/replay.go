@@ -15,21 +15,38 @@ import (
 // index of an event stands in for its offset. It returns every alert in
 // time order and the final states by customer id.
 func (e *Engine) Replay(events []event.Event, until time.Time) ([]alerts.Alert, map[string]*state.Customer, error) {
-	states := make(map[string]*state.Customer)
-	var ids []string
-	for i, ev := range events {
-		c := states[ev.CustomerID]
-		if c == nil {
-			c = state.New(ev.CustomerID)
-			states[ev.CustomerID] = c
+	// Customers in order of their first event, each with room for all of
+	// its events.
+	index := make(map[string]int)
+	var (
+		ids    []string
+		counts []int
+	)
+	for _, ev := range events {
+		i, ok := index[ev.CustomerID]
+		if !ok {
+			i = len(ids)
+			index[ev.CustomerID] = i
 			ids = append(ids, ev.CustomerID)
+			counts = append(counts, 0)
 		}
-		c.Receive(ev, int64(i))
+		counts[i]++
+	}
+	states := make(map[string]*state.Customer, len(ids))
+	customers := make([]*state.Customer, len(ids))
+	for i, id := range ids {
+		c := state.New(id)
+		c.Grow(counts[i])
+		states[id], customers[i] = c, c
+	}
+	for i, ev := range events {
+		customers[index[ev.CustomerID]].Receive(ev, int64(i))
 	}
 	var out []alerts.Alert
 	var firstErr error
-	for _, id := range ids {
-		if err := e.Advance(states[id], until, func(a alerts.Alert) { out = append(out, a) }); err != nil && firstErr == nil {
+	emit := func(a alerts.Alert) { out = append(out, a) }
+	for _, c := range customers {
+		if err := e.Advance(c, until, emit); err != nil && firstErr == nil {
 			firstErr = err
 		}
 	}

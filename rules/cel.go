@@ -36,6 +36,7 @@ func newEnv() (*cel.Env, error) {
 	return cel.NewEnv(
 		ext.NativeTypes(reflect.TypeFor[Customer](), reflect.TypeFor[Purchases](), reflect.TypeFor[Tickets](),
 			reflect.TypeFor[Usage](), reflect.TypeFor[MetricUsage](), reflect.TypeFor[Feedback](), ext.ParseStructTags(true)),
+		inPlace,
 		cel.Variable("now", cel.TimestampType),
 		cel.Variable("customer", cel.ObjectType("rules.Customer")),
 		cel.Variable("purchases", cel.ObjectType("rules.Purchases")),
@@ -100,13 +101,14 @@ var epoch = time.Unix(0, 0)
 // noneSeen stands for a nil View.LastSeen; expressions cannot modify it.
 var noneSeen = map[string]time.Time{}
 
-// activation resolves the variables of one view without allocating a map.
+// activation resolves the variables of one view without allocating: the
+// parts as pointers into the view, now in place (see inPlace).
 type activation struct{ v *View }
 
 func (a activation) ResolveName(name string) (any, bool) {
 	switch name {
 	case "now":
-		return a.v.Now, true
+		return nowValue(a.v), true
 	case "customer":
 		return &a.v.Customer, true
 	case "purchases":

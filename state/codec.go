@@ -2,6 +2,7 @@ package state
 
 import (
 	"fmt"
+	"time"
 
 	"github.com/churnwatch/churnwatch/event"
 	"github.com/churnwatch/churnwatch/internal/bin"
@@ -54,7 +55,8 @@ func (c *Customer) AppendBinary(b []byte) []byte {
 	w.Time(t.Last)
 	w.Varint(int64(t.LatestCSAT))
 	w.Time(t.CSATAt)
-	metrics := bin.SortedKeys(c.Usage)
+	var keys [MaxMetrics]string
+	metrics := bin.AppendSortedKeys(keys[:0], c.Usage)
 	w.Uvarint(uint64(len(metrics)))
 	for _, m := range metrics {
 		w.String(m)
@@ -106,6 +108,20 @@ func putLen(b []byte, at, l int) []byte {
 	return b
 }
 
+// spare is the room a decoded list of a state keeps for the customer's next
+// events (a purchase, a ticket, an id to remember), so that the first
+// changes after decoding do not copy the list.
+const spare = 4
+
+// room returns an empty slice with room for n elements and extra more, or
+// nil when n is 0: what a decoded list is read into.
+func room[T any](n, extra int) []T {
+	if n == 0 {
+		return nil
+	}
+	return make([]T, 0, n+extra)
+}
+
 // Unmarshal decodes a state written by AppendBinary.
 func Unmarshal(b []byte) (*Customer, error) {
 	r := bin.Reader{B: b}
@@ -133,14 +149,20 @@ func Unmarshal(b []byte) (*Customer, error) {
 	p.Total = r.Float()
 	p.First = r.Time()
 	p.Last = r.Time()
-	for range r.Count(3) {
+	n := r.Count(3)
+	p.Recent = room[Purchase](n, spare)
+	for range n {
 		p.Recent = append(p.Recent, Purchase{At: r.Time(), Amount: r.Float()})
 	}
 	t := &c.Tickets
-	for range r.Count(8) {
+	n = r.Count(8)
+	t.Open = room[uint64](n, spare)
+	for range n {
 		t.Open = append(t.Open, r.Uint64())
 	}
-	for range r.Count(1) {
+	n = r.Count(1)
+	t.Opened = room[time.Time](n, spare)
+	for range n {
 		t.Opened = append(t.Opened, r.Time())
 	}
 	t.Last = r.Time()
@@ -151,7 +173,7 @@ func Unmarshal(b []byte) (*Customer, error) {
 		for range n {
 			m := r.String()
 			k := r.Count(3)
-			bs := make([]Bucket, 0, k)
+			bs := make([]Bucket, 0, k+spare)
 			for range k {
 				bs = append(bs, Bucket{Day: int32(r.Varint()), Value: r.Float()})
 			}
@@ -167,10 +189,14 @@ func Unmarshal(b []byte) (*Customer, error) {
 	f.CESAt = r.Time()
 	c.Segment = r.String()
 	c.Risk = int(r.Varint())
-	for range r.Count(1) {
+	n = r.Count(1)
+	c.Reasons = room[string](n, 0)
+	for range n {
 		c.Reasons = append(c.Reasons, r.String())
 	}
-	for range r.Count(3) {
+	n = r.Count(3)
+	c.Active = room[Active](n, 0)
+	for range n {
 		c.Active = append(c.Active, Active{Rule: r.String(), Since: r.Time(), AlertID: r.String()})
 	}
 	c.Deadline = r.Time()
@@ -189,7 +215,9 @@ func Unmarshal(b []byte) (*Customer, error) {
 		c.Pending = append(c.Pending, e)
 		r.B = r.B[3+l:]
 	}
-	for range r.Count(9) {
+	n = r.Count(9)
+	c.Seen = room[Seen](n, spare)
+	for range n {
 		c.Seen = append(c.Seen, Seen{Hash: r.Uint64(), At: r.Time()})
 	}
 	if err := r.Done("customer state"); err != nil {

@@ -6,6 +6,7 @@ package state
 
 import (
 	"slices"
+	"sort"
 	"time"
 
 	"github.com/churnwatch/churnwatch/event"
@@ -140,14 +141,16 @@ func (c *Customer) Receive(e event.Event, offset int64) bool {
 		}
 	}
 	c.Seen = append(c.Seen, Seen{Hash: h, At: e.OccurredAt})
-	i, _ := slices.BinarySearchFunc(c.Pending, &e, func(p event.Event, e *event.Event) int {
-		if p.Before(e) {
-			return -1
-		}
-		return 1
-	})
+	i := sort.Search(len(c.Pending), func(i int) bool { return !c.Pending[i].Before(&e) })
 	c.Pending = slices.Insert(c.Pending, i, e)
 	return true
+}
+
+// Grow makes room for n more received events, so that receiving them
+// allocates nothing.
+func (c *Customer) Grow(n int) {
+	c.Pending = slices.Grow(c.Pending, n)
+	c.Seen = slices.Grow(c.Seen, n)
 }
 
 // Apply changes the state by one event at the event time c.AsOf, which the

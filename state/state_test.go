@@ -1,6 +1,7 @@
 package state
 
 import (
+	"fmt"
 	"reflect"
 	"testing"
 	"time"
@@ -186,4 +187,55 @@ func FuzzUnmarshal(f *testing.F) {
 			t.Fatalf("re-encode failed: %v", err)
 		}
 	})
+}
+
+// busy is a customer of a busy year: 30 events a day, so that the ids
+// remembered for de-duplication reach MaxDedupIDs, and the detail kept for
+// every window.
+func busy() *Customer {
+	c := New("c1")
+	var evs []event.Event
+	for d := range 365 {
+		day := t0.Add(time.Duration(d) * Day)
+		for i := range 30 {
+			e := ev(fmt.Sprintf("e%d-%d", d, i), event.Usage, day.Add(time.Duration(i)*time.Minute))
+			e.Metric, e.Value = fmt.Sprintf("m%d", i%4), 1
+			switch {
+			case i == 0 && d%7 == 0:
+				e.Type, e.Amount = event.Purchase, 20
+			case i == 1 && d%10 == 0:
+				e.Type, e.TicketID, e.Status = event.SupportTicket, e.ID, event.Opened
+			}
+			evs = append(evs, e)
+		}
+	}
+	applyAll(c, evs...)
+	c.Prune()
+	return c
+}
+
+func BenchmarkAppendBinary(b *testing.B) {
+	c := busy()
+	var buf []byte
+	for b.Loop() {
+		buf = c.AppendBinary(buf[:0])
+	}
+	b.ReportMetric(float64(len(buf)), "bytes/state")
+}
+
+// BenchmarkUnmarshalReceive decodes a stored state and receives one event
+// into it, as the processor does with a state it has not cached.
+func BenchmarkUnmarshalReceive(b *testing.B) {
+	c := busy()
+	enc := c.AppendBinary(nil)
+	e := ev("new", event.Usage, c.AsOf.Add(time.Minute))
+	for b.Loop() {
+		d, err := Unmarshal(enc)
+		if err != nil {
+			b.Fatal(err)
+		}
+		if !d.Receive(e, d.Offset+1) {
+			b.Fatal("event not received")
+		}
+	}
 }

@@ -16,10 +16,11 @@ func (c *Customer) View() *rules.View {
 }
 
 // ViewInto fills v with what rules read of the customer at c.AsOf,
-// reusing v's maps.
+// reusing v's maps. The attributes are the profile's own map, or an empty
+// one (v's, when it was empty already) for a profile without attributes.
 func (c *Customer) ViewInto(v *rules.View) {
 	now := c.AsOf
-	lastSeen, metrics := v.LastSeen, v.Usage.Metrics
+	lastSeen, metrics, attrs := v.LastSeen, v.Usage.Metrics, c.Profile.Attributes
 	clear(lastSeen)
 	clear(metrics)
 	if lastSeen == nil {
@@ -28,21 +29,23 @@ func (c *Customer) ViewInto(v *rules.View) {
 	if metrics == nil {
 		metrics = make(map[string]rules.MetricUsage, len(c.Usage))
 	}
+	if attrs == nil {
+		if attrs = v.Customer.Attributes; attrs == nil || len(attrs) > 0 {
+			attrs = map[string]string{}
+		}
+	}
 	*v = rules.View{
 		Now: now,
 		Customer: rules.Customer{
 			ID: c.ID, Tier: c.Profile.Tier, SignedUpAt: c.Profile.SignedUpAt,
 			HasSignup: !c.Profile.SignedUpAt.IsZero(), FirstSeen: c.FirstSeen,
-			Segment: c.Segment, Attributes: c.Profile.Attributes,
+			Segment: c.Segment, Attributes: attrs,
 		},
 		Feedback: rules.Feedback{
 			NPS: int64(c.Feedback.NPS), NPSCategory: NPSCategory(c.Feedback.NPS),
 			CSAT: int64(c.Feedback.CSAT), CES: int64(c.Feedback.CES),
 		},
 		LastSeen: lastSeen,
-	}
-	if v.Customer.Attributes == nil {
-		v.Customer.Attributes = map[string]string{}
 	}
 	for _, t := range event.Types() {
 		if at := c.LastSeen[t]; !at.IsZero() {

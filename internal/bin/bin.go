@@ -9,7 +9,7 @@ import (
 	"errors"
 	"fmt"
 	"math"
-	"sort"
+	"slices"
 	"time"
 )
 
@@ -192,7 +192,8 @@ func (w *Writer) StringMap(m map[string]string) {
 		return
 	}
 	w.Uvarint(uint64(len(m)) + 1)
-	for _, k := range SortedKeys(m) {
+	var keys [16]string
+	for _, k := range AppendSortedKeys(keys[:0], m) {
 		w.String(k)
 		w.String(m[k])
 	}
@@ -230,10 +231,17 @@ func (r *Reader) Done(what string) error {
 
 // SortedKeys returns the keys of m in order.
 func SortedKeys[V any](m map[string]V) []string {
-	keys := make([]string, 0, len(m))
+	return AppendSortedKeys(make([]string, 0, len(m)), m)
+}
+
+// AppendSortedKeys appends the keys of m to keys and sorts what it
+// appended. With keys in an array of the caller's, a map of no more keys
+// than the array holds costs no allocation.
+func AppendSortedKeys[V any](keys []string, m map[string]V) []string {
+	n := len(keys)
 	for k := range m {
 		keys = append(keys, k)
 	}
-	sort.Strings(keys)
+	slices.Sort(keys[n:])
 	return keys
 }
