@@ -8,10 +8,14 @@ import (
 	"github.com/churnwatch/churnwatch/internal/bin"
 )
 
-const codecVersion = 1
+// codecVersion is the encoding AppendBinary writes. Version 1 (absolute
+// times, 8-byte numbers) is still read.
+const codecVersion = 2
 
-// MarshalBinary encodes the state compactly: varint times and counts,
-// hashes instead of ids, the pending events in their binary form.
+// MarshalBinary encodes the state compactly: varint counts, times relative
+// to the state's own clock (AsOf), numbers as integers or cents where they
+// are, usage days as steps from the previous day, hashes instead of ids,
+// the pending events in their binary form.
 func (c *Customer) MarshalBinary() ([]byte, error) { return c.AppendBinary(nil), nil }
 
 // AppendBinary appends the encoding of c to b.
@@ -20,28 +24,29 @@ func (c *Customer) AppendBinary(b []byte) []byte {
 	w.Byte(codecVersion)
 	w.String(c.ID)
 	w.Time(c.AsOf)
-	w.Time(c.FirstSeen)
+	w.Base = c.AsOf.Unix() * 1e6
+	w.TimeRel(c.FirstSeen)
 	w.Varint(c.Offset)
 	w.Bool(c.Deleted)
 	for _, t := range c.LastSeen {
-		w.Time(t)
+		w.TimeRel(t)
 	}
 	pr := &c.Profile
 	w.String(pr.Tier)
-	w.Time(pr.TierAt)
-	w.Time(pr.SignedUpAt)
-	w.Time(pr.SignupAt)
-	w.Time(pr.AttrsAt)
+	w.TimeRel(pr.TierAt)
+	w.TimeRel(pr.SignedUpAt)
+	w.TimeRel(pr.SignupAt)
+	w.TimeRel(pr.AttrsAt)
 	w.StringMap(pr.Attributes)
 	p := &c.Purchases
 	w.Varint(p.Count)
-	w.Float(p.Total)
-	w.Time(p.First)
-	w.Time(p.Last)
+	w.Num(p.Total)
+	w.TimeRel(p.First)
+	w.TimeRel(p.Last)
 	w.Uvarint(uint64(len(p.Recent)))
 	for _, x := range p.Recent {
-		w.Time(x.At)
-		w.Float(x.Amount)
+		w.TimeRel(x.At)
+		w.Num(x.Amount)
 	}
 	t := &c.Tickets
 	w.Uvarint(uint64(len(t.Open)))
@@ -50,11 +55,11 @@ func (c *Customer) AppendBinary(b []byte) []byte {
 	}
 	w.Uvarint(uint64(len(t.Opened)))
 	for _, at := range t.Opened {
-		w.Time(at)
+		w.TimeRel(at)
 	}
-	w.Time(t.Last)
+	w.TimeRel(t.Last)
 	w.Varint(int64(t.LatestCSAT))
-	w.Time(t.CSATAt)
+	w.TimeRel(t.CSATAt)
 	var keys [MaxMetrics]string
 	metrics := bin.AppendSortedKeys(keys[:0], c.Usage)
 	w.Uvarint(uint64(len(metrics)))
@@ -62,18 +67,20 @@ func (c *Customer) AppendBinary(b []byte) []byte {
 		w.String(m)
 		bs := c.Usage[m]
 		w.Uvarint(uint64(len(bs)))
+		prev := int32(0)
 		for _, x := range bs {
-			w.Varint(int64(x.Day))
-			w.Float(x.Value)
+			w.Varint(int64(x.Day - prev)) // oldest first: after the first, a step of a day or a few
+			w.Num(x.Value)
+			prev = x.Day
 		}
 	}
 	f := &c.Feedback
 	w.Varint(int64(f.NPS))
 	w.Varint(int64(f.CSAT))
 	w.Varint(int64(f.CES))
-	w.Time(f.NPSAt)
-	w.Time(f.CSATAt)
-	w.Time(f.CESAt)
+	w.TimeRel(f.NPSAt)
+	w.TimeRel(f.CSATAt)
+	w.TimeRel(f.CESAt)
 	w.String(c.Segment)
 	w.Varint(int64(c.Risk))
 	w.Uvarint(uint64(len(c.Reasons)))
@@ -83,10 +90,10 @@ func (c *Customer) AppendBinary(b []byte) []byte {
 	w.Uvarint(uint64(len(c.Active)))
 	for _, a := range c.Active {
 		w.String(a.Rule)
-		w.Time(a.Since)
+		w.TimeRel(a.Since)
 		w.String(a.AlertID)
 	}
-	w.Time(c.Deadline)
+	w.TimeRel(c.Deadline)
 	w.Uvarint(uint64(len(c.Pending)))
 	for i := range c.Pending {
 		n := len(w.B)
@@ -97,7 +104,7 @@ func (c *Customer) AppendBinary(b []byte) []byte {
 	w.Uvarint(uint64(len(c.Seen)))
 	for _, s := range c.Seen {
 		w.Uint64(s.Hash)
-		w.Time(s.At)
+		w.TimeRel(s.At)
 	}
 	return w.B
 }
@@ -124,35 +131,41 @@ func room[T any](n, extra int) []T {
 
 // Unmarshal decodes a state written by AppendBinary.
 func Unmarshal(b []byte) (*Customer, error) {
-	r := bin.Reader{B: b}
-	if v := r.Byte(); v != codecVersion {
+	r := &bin.Reader{B: b}
+	v := r.Byte()
+	if v != 1 && v != codecVersion {
 		return nil, fmt.Errorf("decode customer state: unknown version %d", v)
 	}
 	c := &Customer{}
 	c.ID = r.String()
 	c.AsOf = r.Time()
-	c.FirstSeen = r.Time()
+	tm, num := r.Time, r.Float
+	if v >= 2 {
+		r.Base = c.AsOf.Unix() * 1e6
+		tm, num = r.TimeRel, r.Num
+	}
+	c.FirstSeen = tm()
 	c.Offset = r.Varint()
 	c.Deleted = r.Bool()
 	for i := range c.LastSeen {
-		c.LastSeen[i] = r.Time()
+		c.LastSeen[i] = tm()
 	}
 	pr := &c.Profile
 	pr.Tier = r.String()
-	pr.TierAt = r.Time()
-	pr.SignedUpAt = r.Time()
-	pr.SignupAt = r.Time()
-	pr.AttrsAt = r.Time()
+	pr.TierAt = tm()
+	pr.SignedUpAt = tm()
+	pr.SignupAt = tm()
+	pr.AttrsAt = tm()
 	pr.Attributes = r.StringMap()
 	p := &c.Purchases
 	p.Count = r.Varint()
-	p.Total = r.Float()
-	p.First = r.Time()
-	p.Last = r.Time()
-	n := r.Count(3)
+	p.Total = num()
+	p.First = tm()
+	p.Last = tm()
+	n := r.Count(2)
 	p.Recent = room[Purchase](n, spare)
 	for range n {
-		p.Recent = append(p.Recent, Purchase{At: r.Time(), Amount: r.Float()})
+		p.Recent = append(p.Recent, Purchase{At: tm(), Amount: num()})
 	}
 	t := &c.Tickets
 	n = r.Count(8)
@@ -163,19 +176,25 @@ func Unmarshal(b []byte) (*Customer, error) {
 	n = r.Count(1)
 	t.Opened = room[time.Time](n, spare)
 	for range n {
-		t.Opened = append(t.Opened, r.Time())
+		t.Opened = append(t.Opened, tm())
 	}
-	t.Last = r.Time()
+	t.Last = tm()
 	t.LatestCSAT = int(r.Varint())
-	t.CSATAt = r.Time()
+	t.CSATAt = tm()
 	if n := r.Count(2); n > 0 {
 		c.Usage = make(map[string][]Bucket, n)
 		for range n {
 			m := r.String()
-			k := r.Count(3)
+			k := r.Count(2)
 			bs := make([]Bucket, 0, k+spare)
+			prev := int32(0)
 			for range k {
-				bs = append(bs, Bucket{Day: int32(r.Varint()), Value: r.Float()})
+				day := int32(r.Varint())
+				if v >= 2 {
+					day += prev
+				}
+				bs = append(bs, Bucket{Day: day, Value: num()})
+				prev = day
 			}
 			c.Usage[m] = bs
 		}
@@ -184,9 +203,9 @@ func Unmarshal(b []byte) (*Customer, error) {
 	f.NPS = int(r.Varint())
 	f.CSAT = int(r.Varint())
 	f.CES = int(r.Varint())
-	f.NPSAt = r.Time()
-	f.CSATAt = r.Time()
-	f.CESAt = r.Time()
+	f.NPSAt = tm()
+	f.CSATAt = tm()
+	f.CESAt = tm()
 	c.Segment = r.String()
 	c.Risk = int(r.Varint())
 	n = r.Count(1)
@@ -197,9 +216,9 @@ func Unmarshal(b []byte) (*Customer, error) {
 	n = r.Count(3)
 	c.Active = room[Active](n, 0)
 	for range n {
-		c.Active = append(c.Active, Active{Rule: r.String(), Since: r.Time(), AlertID: r.String()})
+		c.Active = append(c.Active, Active{Rule: r.String(), Since: tm(), AlertID: r.String()})
 	}
-	c.Deadline = r.Time()
+	c.Deadline = tm()
 	for range r.Count(4) {
 		if len(r.B) < 3 {
 			return nil, fmt.Errorf("decode customer state: %w", bin.ErrCorrupt)
@@ -218,7 +237,7 @@ func Unmarshal(b []byte) (*Customer, error) {
 	n = r.Count(9)
 	c.Seen = room[Seen](n, spare)
 	for range n {
-		c.Seen = append(c.Seen, Seen{Hash: r.Uint64(), At: r.Time()})
+		c.Seen = append(c.Seen, Seen{Hash: r.Uint64(), At: tm()})
 	}
 	if err := r.Done("customer state"); err != nil {
 		return nil, err

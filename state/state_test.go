@@ -1,6 +1,7 @@
 package state
 
 import (
+	"encoding/hex"
 	"fmt"
 	"reflect"
 	"testing"
@@ -238,4 +239,54 @@ func BenchmarkUnmarshalReceive(b *testing.B) {
 			b.Fatal("event not received")
 		}
 	}
+}
+
+// version1 is a state as the encoding of version 1 wrote it: the state of
+// richState.
+const version1 = "010863207b317d3a207882a0be88f1fca50682a08df0e5eda5061c000082a0be88f1fca50682a0be88f1fca50682a0be88f1fca50682a0be88f1fca506000376697082a0be88f1fca50682a083abedf7a50682a0be88f1fca50682a0be88f1fca5060204706c616e0370726f0201000000000080294082a0be88f1fca50682a0be88f1fca5060182a0be88f1fca50601000000000080294001d8b96ab50735c8080182a0be88f1fca50682a0be88f1fca5060482a0be88f1fca506010873657373696f6e7302bcc00201000000000000f83fc2c002000601010100000001415a01017801017282a0be88f1fca50602696482a0f9e5f481a6060005a64967b5077cc40882a08df0e5eda5066f0902864ced63af82a0be88f1fca506f2ef01864cde63af82a0be88f1fca506a30202864ce963af82a0be88f1fca506f00002864ce863af82a0be88f1fca506"
+
+// richState is a customer with something in every part of its state.
+func richState() *Customer {
+	c := New("c {1}: x")
+	p := ev("p", event.Purchase, t0)
+	p.Amount = 12.75
+	prof := ev("c", event.Customer, t0)
+	prof.Tier, prof.HasTier, prof.SignedUpAt, prof.Attributes = "vip", true, t0.Add(-Day), map[string]string{"plan": "pro"}
+	tk := ev("t", event.SupportTicket, t0)
+	tk.TicketID, tk.Status, tk.CSAT = "tk", event.Opened, 2
+	u := ev("u", event.Usage, t0)
+	u.Metric, u.Value = "sessions", 3
+	u2 := ev("u2", event.Usage, t0.Add(-3*Day))
+	u2.Metric, u2.Value = "sessions", 1.5
+	applyAll(c, u2, p, prof, tk, u)
+	c.Receive(ev("later", event.Usage, t0.Add(Day)), 10)
+	c.Active = []Active{{Rule: "r", Since: t0, AlertID: "id"}}
+	c.Risk, c.Reasons, c.Segment, c.Deadline = 45, []string{"x"}, "A", t0.Add(Day)
+	return c
+}
+
+// TestCodecVersions: states stored by version 1 still decode, to the same
+// state; version 2 writes them shorter.
+func TestCodecVersions(t *testing.T) {
+	old, err := hex.DecodeString(version1)
+	if err != nil {
+		t.Fatal(err)
+	}
+	got, err := Unmarshal(old)
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := richState()
+	if !reflect.DeepEqual(got, want) {
+		t.Fatalf("version 1 decoded:\n got %+v\nwant %+v", got, want)
+	}
+	now := want.AppendBinary(nil)
+	back, err := Unmarshal(now)
+	if err != nil || !reflect.DeepEqual(back, want) {
+		t.Fatalf("version 2 round trip: %v\n got %+v\nwant %+v", err, back, want)
+	}
+	if len(now) >= len(old) {
+		t.Errorf("version 2 takes %d bytes, version 1 %d", len(now), len(old))
+	}
+	t.Logf("version 1: %d bytes, version 2: %d bytes", len(old), len(now))
 }
