@@ -9,11 +9,11 @@ import (
 const codecVersion = 1
 
 // AppendBinary appends a compact encoding of a to b, about a quarter of
-// its JSON: the alert index keeps alerts in it.
+// its JSON, without its AlertID (the alert index keeps alerts in it by
+// id). Decode reads it.
 func (a *Alert) AppendBinary(b []byte) []byte {
 	w := bin.Writer{B: b}
 	w.Byte(codecVersion)
-	w.String(a.AlertID)
 	w.String(a.Rule)
 	w.String(a.Severity)
 	w.String(a.CustomerID)
@@ -42,13 +42,19 @@ func (a *Alert) AppendBinary(b []byte) []byte {
 	return w.B
 }
 
-// UnmarshalBinary decodes an alert encoded by AppendBinary.
-func (a *Alert) UnmarshalBinary(b []byte) error {
+// Decode decodes the alert with AlertID id that AppendBinary encoded.
+func Decode(id string, b []byte) (Alert, error) {
+	var a Alert
+	err := a.decode(id, b)
+	return a, err
+}
+
+func (a *Alert) decode(id string, b []byte) error {
 	r := bin.Reader{B: b}
 	if v := r.Byte(); v != codecVersion {
-		return fmt.Errorf("decode alert: unknown version %d", v)
+		return fmt.Errorf("decode alert %s: unknown version %d", id, v)
 	}
-	*a = Alert{AlertID: r.String(), Rule: r.String(), Severity: r.String(), CustomerID: r.String(),
+	*a = Alert{AlertID: id, Rule: r.String(), Severity: r.String(), CustomerID: r.String(),
 		Status: Status(r.String()), Time: r.Time(), RiskScore: int(r.Varint())}
 	hasReasons, n := r.Bool(), r.Count(1)
 	if hasReasons {

@@ -18,8 +18,8 @@ func TestCodecRoundTrip(t *testing.T) {
 		{AlertID: "y", Rule: "r", Status: Resolved},
 	} {
 		b := a.AppendBinary(nil)
-		var back Alert
-		if err := back.UnmarshalBinary(b); err != nil {
+		back, err := Decode(a.AlertID, b)
+		if err != nil {
 			t.Fatalf("%s: %v", a.AlertID, err)
 		}
 		if !reflect.DeepEqual(back, a) {
@@ -34,26 +34,24 @@ func TestCodecRoundTrip(t *testing.T) {
 			t.Errorf("binary %d bytes, JSON %d", len(b), len(j1))
 		}
 		for i := range b {
-			var x Alert
-			if x.UnmarshalBinary(b[:i]) == nil {
+			if _, err := Decode(a.AlertID, b[:i]); err == nil {
 				t.Fatalf("%s: %d of %d bytes decoded without error", a.AlertID, i, len(b))
 			}
 		}
 	}
 }
 
-func FuzzUnmarshalBinary(f *testing.F) {
+func FuzzDecode(f *testing.F) {
 	at := time.Date(2026, 5, 4, 3, 2, 1, 0, time.UTC)
 	a := Alert{AlertID: "a", Rule: "r", Status: Firing, Time: at, Reasons: []string{"x"}, Customer: Summary{LastPurchaseAt: &at}}
 	f.Add(a.AppendBinary(nil))
 	f.Fuzz(func(t *testing.T, b []byte) {
-		var x Alert
-		if x.UnmarshalBinary(b) != nil {
+		x, err := Decode("a", b)
+		if err != nil {
 			return
 		}
-		again := x.AppendBinary(nil)
-		var y Alert
-		if err := y.UnmarshalBinary(again); err != nil || !reflect.DeepEqual(x, y) {
+		y, err := Decode("a", x.AppendBinary(nil))
+		if err != nil || !reflect.DeepEqual(x, y) {
 			t.Fatalf("re-encoded alert does not decode to itself: %v", err)
 		}
 	})

@@ -489,7 +489,7 @@ func applyOne(ctx context.Context, rdb *redis.Client, eng *engine.Engine, mu *sy
 	b, err := rdb.Get(ctx, key).Bytes()
 	switch {
 	case err == nil:
-		if c, err = state.Unmarshal(b); err != nil {
+		if c, err = state.Unmarshal(ev.CustomerID, b); err != nil {
 			return err
 		}
 	case !errors.Is(err, redis.Nil):

@@ -141,8 +141,8 @@ func canonical(c *state.Customer) []byte {
 }
 
 // readable shows a canonical state as JSON.
-func readable(b []byte) string {
-	c, err := state.Unmarshal(b)
+func readable(id string, b []byte) string {
+	c, err := state.Unmarshal(id, b)
 	if err != nil {
 		return err.Error()
 	}
@@ -181,7 +181,7 @@ func compareStates(ctx context.Context, store *redisstate.Store, x *expected, id
 				id, x.watermark[id].Format(time.RFC3339Nano), strings.Join(unfired, ", ")))
 		}
 		if g, w := canonical(got), canonical(x.states[id]); !bytes.Equal(g, w) {
-			diffs = append(diffs, fmt.Sprintf("customer %s: state differs\n   got %s\n  want %s", id, readable(g), readable(w)))
+			diffs = append(diffs, fmt.Sprintf("customer %s: state differs\n   got %s\n  want %s", id, readable(id, g), readable(id, w)))
 		}
 	}
 	return diffs, nil

@@ -20,7 +20,7 @@ const Layout = "2"
 //	cw:{meta}                 hash: layout version, internal partitions
 //	cw:{p3}:c:<id>            a customer's encoded state
 //	cw:{p3}:ti                timer index: bucket hour → earliest due (ms)
-//	cw:{p3}:t:<hour>          timer bucket: customer id → due (Unix ms)
+//	cw:{p3}:t:<hour>          timer bucket: customer id → due (ms into the hour)
 //	cw:{p3}:wm, cw:{p3}:clock watermark record, event-time clock (ms)
 //	cw:{p3}:kpi               KPI counters (see Counters)
 //	cw:{p3}:spend             spend histogram (see SpendBucket)

@@ -143,7 +143,7 @@ func (pt *Partition) Load(ctx context.Context, ids []string) (map[string]*state.
 		if err != nil {
 			return nil, fmt.Errorf("load state of customer %s: %w", id, err)
 		}
-		c, err := state.Unmarshal(b)
+		c, err := state.Unmarshal(id, b)
 		if err != nil {
 			return nil, fmt.Errorf("load state of customer %s: %w", id, err)
 		}
@@ -166,7 +166,7 @@ func (s *Store) Customer(ctx context.Context, id string) (*state.Customer, error
 	if err != nil {
 		return nil, fmt.Errorf("read state of customer %s: %w", id, err)
 	}
-	return state.Unmarshal(b)
+	return state.Unmarshal(id, b)
 }
 
 // Batch is everything one processing step of a partition makes durable.
@@ -293,8 +293,8 @@ func (s *Store) Alerts(ctx context.Context, status alerts.Status, limit int) ([]
 		if !ok {
 			continue // trimmed meanwhile
 		}
-		var a alerts.Alert
-		if err := a.UnmarshalBinary([]byte(str)); err != nil {
+		a, err := alerts.Decode(ids[i], []byte(str))
+		if err != nil {
 			return nil, fmt.Errorf("alert %s in the index: %w", ids[i], err)
 		}
 		j, err := json.Marshal(&a)

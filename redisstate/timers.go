@@ -14,7 +14,7 @@ import (
 
 // Timers are kept per partition in buckets of an hour: the hash
 // "cw:{p3}:t:<hour>" maps each customer whose timer falls due in that hour
-// (Unix hours) to its due time in Unix ms, and the sorted set "cw:{p3}:ti"
+// (Unix hours) to its due time, in ms from the hour's start, and the sorted set "cw:{p3}:ti"
 // holds each bucket's hour scored by the earliest due time in it (a lower
 // bound: a timer moved out of a bucket that was not read leaves the score
 // as it was, until the bucket is read). A bucket of up to 512 timers is a
@@ -157,7 +157,7 @@ func (s *Store) readBuckets(ctx context.Context, p int, hours []int64) ([]map[st
 			if err != nil {
 				return nil, fmt.Errorf("timer of customer %s in %s: %q: %w", id, s.k.timerBucket(p, hours[i]), v, err)
 			}
-			b[id] = due
+			b[id] = hours[i]*hourMS + due
 		}
 		out[i] = b
 	}
@@ -185,7 +185,7 @@ func (t *timerCache) write(ctx context.Context, tx redis.Pipeliner, k keys, p in
 			}
 		}
 		if m.New != 0 {
-			tx.HSet(ctx, k.timerBucket(p, nh), m.ID, m.New)
+			tx.HSet(ctx, k.timerBucket(p, nh), m.ID, m.New-nh*hourMS)
 			if b := t.buckets[nh]; b != nil {
 				b[m.ID] = m.New
 			}

@@ -21,8 +21,7 @@ func (c *Customer) MarshalBinary() ([]byte, error) { return c.AppendBinary(nil),
 // AppendBinary appends the encoding of c to b.
 func (c *Customer) AppendBinary(b []byte) []byte {
 	w := bin.Writer{B: b}
-	w.Byte(codecVersion)
-	w.String(c.ID)
+	w.Byte(codecVersion) // the id is the key's: not repeated
 	w.Time(c.AsOf)
 	w.Base = c.AsOf.Unix() * 1e6
 	w.TimeRel(c.FirstSeen)
@@ -129,15 +128,17 @@ func room[T any](n, extra int) []T {
 	return make([]T, 0, n+extra)
 }
 
-// Unmarshal decodes a state written by AppendBinary.
-func Unmarshal(b []byte) (*Customer, error) {
+// Unmarshal decodes the state of customer id written by AppendBinary.
+func Unmarshal(id string, b []byte) (*Customer, error) {
 	r := &bin.Reader{B: b}
 	v := r.Byte()
 	if v != 1 && v != codecVersion {
 		return nil, fmt.Errorf("decode customer state: unknown version %d", v)
 	}
-	c := &Customer{}
-	c.ID = r.String()
+	c := &Customer{ID: id}
+	if v == 1 {
+		c.ID = r.String()
+	}
 	c.AsOf = r.Time()
 	tm, num := r.Time, r.Float
 	if v >= 2 {

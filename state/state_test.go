@@ -133,7 +133,7 @@ func TestPruneAndCodec(t *testing.T) {
 	c.Receive(ev("later", event.Usage, t0.Add(Day)), 10)
 	c.Active = []Active{{Rule: "r", Since: t0, AlertID: "id"}}
 	c.Risk, c.Reasons, c.Segment, c.Deadline = 45, []string{"x"}, "A", t0.Add(Day)
-	back, err := Unmarshal(c.AppendBinary(nil))
+	back, err := Unmarshal(c.ID, c.AppendBinary(nil))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -169,7 +169,7 @@ func TestUnmarshalCorrupt(t *testing.T) {
 	c := New("c1")
 	b := c.AppendBinary(nil)
 	for i := range len(b) {
-		if _, err := Unmarshal(b[:i]); err == nil {
+		if _, err := Unmarshal("c1", b[:i]); err == nil {
 			t.Fatalf("truncated at %d: no error", i)
 		}
 	}
@@ -180,11 +180,11 @@ func FuzzUnmarshal(f *testing.F) {
 	applyAll(c, ev("u", event.Usage, t0))
 	f.Add(c.AppendBinary(nil))
 	f.Fuzz(func(t *testing.T, b []byte) {
-		c, err := Unmarshal(b)
+		c, err := Unmarshal("c1", b)
 		if err != nil {
 			return
 		}
-		if _, err := Unmarshal(c.AppendBinary(nil)); err != nil {
+		if _, err := Unmarshal(c.ID, c.AppendBinary(nil)); err != nil {
 			t.Fatalf("re-encode failed: %v", err)
 		}
 	})
@@ -231,7 +231,7 @@ func BenchmarkUnmarshalReceive(b *testing.B) {
 	enc := c.AppendBinary(nil)
 	e := ev("new", event.Usage, c.AsOf.Add(time.Minute))
 	for b.Loop() {
-		d, err := Unmarshal(enc)
+		d, err := Unmarshal(c.ID, enc)
 		if err != nil {
 			b.Fatal(err)
 		}
@@ -272,7 +272,7 @@ func TestCodecVersions(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	got, err := Unmarshal(old)
+	got, err := Unmarshal("ignored: version 1 holds the id", old)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -281,7 +281,7 @@ func TestCodecVersions(t *testing.T) {
 		t.Fatalf("version 1 decoded:\n got %+v\nwant %+v", got, want)
 	}
 	now := want.AppendBinary(nil)
-	back, err := Unmarshal(now)
+	back, err := Unmarshal(want.ID, now)
 	if err != nil || !reflect.DeepEqual(back, want) {
 		t.Fatalf("version 2 round trip: %v\n got %+v\nwant %+v", err, back, want)
 	}
