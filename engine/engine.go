@@ -9,6 +9,7 @@ package engine
 import (
 	"errors"
 	"fmt"
+	"slices"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -153,6 +154,18 @@ type step struct {
 	firstSeen bool       // eventStep: the customer's first sighting moved
 }
 
+// affects reports whether r's result can change at the step: rules it
+// does not affect hold as before.
+func (st step) affects(r *rules.Rule) bool {
+	switch st.kind {
+	case edgeStep:
+		return r.AffectedByTime(st.changed)
+	case eventStep:
+		return r.Affected(st.types, st.changed, st.firstSeen)
+	}
+	return true
+}
+
 // edgeStepAt describes the timer step of c at due, given c's next window
 // edges.
 func edgeStepAt(c *state.Customer, due time.Time, e state.Edges) step {
@@ -203,13 +216,26 @@ var evaluations atomic.Int64
 //
 // Rules whose inputs did not change at this step (see step) are not
 // evaluated: they hold as before, and the earliest deadline known stays
-// scheduled (at worst it causes one more evaluation).
+// scheduled (at worst it causes one more evaluation). A step that
+// evaluates no rule builds no view.
 func (e *Engine) evaluate(c *state.Customer, sc *scratch, st step, emit func(alerts.Alert)) []error {
+	if !c.Deadline.IsZero() && !c.Deadline.After(c.AsOf) {
+		// A deadline falls at this instant (an event or a window edge may
+		// share it): every rule's deadline must be recomputed.
+		st.kind = fullStep
+	}
 	v := &sc.view
-	c.ViewInto(v)
-	if e.segment != nil {
-		c.Segment = e.segment(v.Purchases.Spend365)
-		v.Customer.Segment = c.Segment
+	switch {
+	case slices.ContainsFunc(e.rules.Rules, st.affects):
+		c.ViewInto(v)
+		if e.segment != nil {
+			c.Segment = e.segment(v.Purchases.Spend365)
+			v.Customer.Segment = c.Segment
+		}
+	case e.segment != nil:
+		// No rule is evaluated (a window edge that no rule reads, say):
+		// the view is not needed, only the segment.
+		c.Segment = e.segment(c.Spend365())
 	}
 	var (
 		errs     []error
@@ -218,17 +244,11 @@ func (e *Engine) evaluate(c *state.Customer, sc *scratch, st step, emit func(ale
 		deadline time.Time
 	)
 	defer func() { sc.holding, sc.results = holding, results }()
-	if !c.Deadline.IsZero() && !c.Deadline.After(c.AsOf) {
-		// A deadline falls at this instant (an event or a window edge may
-		// share it): every rule's deadline must be recomputed.
-		st.kind = fullStep
-	}
 	if st.kind != fullStep {
 		deadline = c.Deadline
 	}
 	for i, r := range e.rules.Rules {
-		if skip := (st.kind == edgeStep && !r.AffectedByTime(st.changed)) ||
-			(st.kind == eventStep && !r.Affected(st.types, st.changed, st.firstSeen)); skip {
+		if !st.affects(r) {
 			res := rules.Result{Holds: activeIndex(c, r.ID) >= 0 && !r.Instant}
 			results[i] = res
 			if res.Holds {
