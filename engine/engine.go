@@ -47,7 +47,7 @@ func (e *Engine) Advance(c *state.Customer, to time.Time, emit func(alerts.Alert
 	var errs []error
 	sc := scratchPool.Get().(*scratch)
 	defer scratchPool.Put(sc)
-	sc.evaluated = false
+	sc.evaluated, sc.stale = false, rules.AllVars
 	pending := c.Pending
 	for {
 		due, edges := e.nextTimer(c)
@@ -73,6 +73,7 @@ func (e *Engine) Advance(c *state.Customer, to time.Time, emit func(alerts.Alert
 				n++
 			}
 			st.firstSeen = !c.FirstSeen.Equal(firstSeen)
+			st.windows = edges.At(c.AsOf)
 			sc.types = st.types
 			if deleted {
 				st.kind = fullStep
@@ -80,6 +81,7 @@ func (e *Engine) Advance(c *state.Customer, to time.Time, emit func(alerts.Alert
 			c.Pending = c.Pending[n:]
 			if deleted {
 				e.resolveAll(c, emit)
+				sc.stale = rules.AllVars
 			}
 		case !due.IsZero() && !due.After(to):
 			st = edgeStepAt(c, due, edges)
@@ -152,6 +154,23 @@ type step struct {
 	types     []string   // eventStep: the types of the events applied
 	changed   rules.Vars // eventStep: the view variables they changed; edgeStep: whose windows moved
 	firstSeen bool       // eventStep: the customer's first sighting moved
+	windows   rules.Vars // eventStep: the view variables whose windows moved at the same instant
+}
+
+// moved returns the parts of the view that may differ from the step
+// before: now, and what changed or whose windows moved.
+func (st step) moved() rules.Vars {
+	switch st.kind {
+	case edgeStep:
+		return rules.Now | st.changed
+	case eventStep:
+		v := rules.Now | st.changed | st.windows
+		if st.firstSeen {
+			v |= rules.CustomerVar
+		}
+		return v
+	}
+	return rules.AllVars
 }
 
 // affects reports whether r's result can change at the step: rules it
@@ -172,17 +191,7 @@ func edgeStepAt(c *state.Customer, due time.Time, e state.Edges) step {
 	if due.Equal(c.Deadline) {
 		return step{kind: fullStep}
 	}
-	var moved rules.Vars
-	if e.Purchases.Equal(due) {
-		moved |= rules.PurchasesVar | rules.CustomerVar // spend, and so the segment
-	}
-	if e.Tickets.Equal(due) {
-		moved |= rules.TicketsVar
-	}
-	if e.Usage.Equal(due) {
-		moved |= rules.UsageVar
-	}
-	return step{kind: edgeStep, changed: moved}
+	return step{kind: edgeStep, changed: e.At(due)}
 }
 
 const (
@@ -199,8 +208,11 @@ var variable = [...]rules.Vars{event.Purchase: rules.PurchasesVar, event.Support
 // the lists of results. Advance takes one from scratchPool and puts it
 // back, so that its backing arrays and maps serve call after call.
 type scratch struct {
-	types     []string
-	view      rules.View
+	types []string
+	view  rules.View
+	// stale are the parts of view not filled from the customer as it is
+	// now: the view is refilled only where it may differ.
+	stale     rules.Vars
 	results   []rules.Result
 	holding   []*rules.Rule
 	scored    []rules.Scored
@@ -208,6 +220,10 @@ type scratch struct {
 }
 
 var scratchPool = sync.Pool{New: func() any { return new(scratch) }}
+
+// checkView, when set (by tests), is called with each view the rules are
+// evaluated on.
+var checkView func(*state.Customer, *rules.View)
 
 // evaluations counts rule evaluations (for benchmarks).
 var evaluations atomic.Int64
@@ -225,12 +241,17 @@ func (e *Engine) evaluate(c *state.Customer, sc *scratch, st step, emit func(ale
 		st.kind = fullStep
 	}
 	v := &sc.view
+	sc.stale |= st.moved()
 	switch {
 	case slices.ContainsFunc(e.rules.Rules, st.affects):
-		c.ViewInto(v)
+		c.UpdateView(v, sc.stale)
+		sc.stale = 0
 		if e.segment != nil {
 			c.Segment = e.segment(v.Purchases.Spend365)
 			v.Customer.Segment = c.Segment
+		}
+		if checkView != nil {
+			checkView(c, v)
 		}
 	case e.segment != nil:
 		// No rule is evaluated (a window edge that no rule reads, say):
