@@ -196,35 +196,52 @@ func (e Edges) At(t time.Time) rules.Vars {
 // lists are sorted, so each window costs one binary search.
 func (c *Customer) NextEdges() Edges {
 	var e Edges
+	c.UpdateEdges(&e, rules.AllVars)
+	return e
+}
+
+// UpdateEdges is NextEdges for the kinds of window that kinds names
+// (PurchasesVar, TicketsVar, UsageVar): the other edges of e are left as
+// they are, for a caller that knows them to be current (found for the same
+// state, with no event of their kind applied since and AsOf not past them).
+func (c *Customer) UpdateEdges(e *Edges, kinds rules.Vars) {
 	earliest := func(next *time.Time, t time.Time) {
 		if next.IsZero() || t.Before(*next) {
 			*next = t
 		}
 	}
-	p := c.Purchases.Recent
-	for _, w := range [...]time.Duration{30 * Day, 90 * Day, PurchaseWindow} {
-		// The first purchase whose window end lies after AsOf.
-		i := sort.Search(len(p), func(i int) bool { return p[i].At.Add(w).After(c.AsOf) })
-		if i < len(p) {
-			earliest(&e.Purchases, p[i].At.Add(w))
-		}
-	}
-	o := c.Tickets.Opened
-	for _, w := range [...]time.Duration{7 * Day, TicketWindow} {
-		i := sort.Search(len(o), func(i int) bool { return o[i].Add(w).After(c.AsOf) })
-		if i < len(o) {
-			earliest(&e.Tickets, o[i].Add(w))
-		}
-	}
-	// Usage windows move at UTC midnights.
-	today := DayOf(c.AsOf)
-	for _, buckets := range c.Usage {
-		for _, shift := range [...]int32{7, UsageDays} {
-			i := sort.Search(len(buckets), func(i int) bool { return buckets[i].Day+shift > today })
-			if i < len(buckets) {
-				earliest(&e.Usage, DayStart(buckets[i].Day+shift))
+	if kinds&rules.PurchasesVar != 0 {
+		e.Purchases = time.Time{}
+		p := c.Purchases.Recent
+		for _, w := range [...]time.Duration{30 * Day, 90 * Day, PurchaseWindow} {
+			// The first purchase whose window end lies after AsOf.
+			i := sort.Search(len(p), func(i int) bool { return p[i].At.Add(w).After(c.AsOf) })
+			if i < len(p) {
+				earliest(&e.Purchases, p[i].At.Add(w))
 			}
 		}
 	}
-	return e
+	if kinds&rules.TicketsVar != 0 {
+		e.Tickets = time.Time{}
+		o := c.Tickets.Opened
+		for _, w := range [...]time.Duration{7 * Day, TicketWindow} {
+			i := sort.Search(len(o), func(i int) bool { return o[i].Add(w).After(c.AsOf) })
+			if i < len(o) {
+				earliest(&e.Tickets, o[i].Add(w))
+			}
+		}
+	}
+	if kinds&rules.UsageVar != 0 {
+		// Usage windows move at UTC midnights.
+		e.Usage = time.Time{}
+		today := DayOf(c.AsOf)
+		for _, buckets := range c.Usage {
+			for _, shift := range [...]int32{7, UsageDays} {
+				i := sort.Search(len(buckets), func(i int) bool { return buckets[i].Day+shift > today })
+				if i < len(buckets) {
+					earliest(&e.Usage, DayStart(buckets[i].Day+shift))
+				}
+			}
+		}
+	}
 }
