@@ -47,10 +47,10 @@ func (e *Engine) Advance(c *state.Customer, to time.Time, emit func(alerts.Alert
 	var errs []error
 	sc := scratchPool.Get().(*scratch)
 	defer scratchPool.Put(sc)
-	sc.evaluated, sc.stale = false, rules.AllVars
+	sc.evaluated, sc.stale, sc.staleEdges = false, rules.AllVars, rules.AllVars
 	pending := c.Pending
 	for {
-		due, edges := e.nextTimer(c)
+		due, edges := e.nextTimer(c, sc)
 		hasEvent := len(c.Pending) > 0 && !c.Pending[0].OccurredAt.After(to)
 		var st step
 		switch {
@@ -75,17 +75,19 @@ func (e *Engine) Advance(c *state.Customer, to time.Time, emit func(alerts.Alert
 			st.firstSeen = !c.FirstSeen.Equal(firstSeen)
 			st.windows = edges.At(c.AsOf)
 			sc.types = st.types
+			sc.staleEdges |= st.changed | st.windows
 			if deleted {
 				st.kind = fullStep
 			}
 			c.Pending = c.Pending[n:]
 			if deleted {
 				e.resolveAll(c, emit)
-				sc.stale = rules.AllVars
+				sc.stale, sc.staleEdges = rules.AllVars, rules.AllVars
 			}
 		case !due.IsZero() && !due.After(to):
 			st = edgeStepAt(c, due, edges)
 			c.AsOf = due
+			sc.staleEdges |= edges.At(due)
 		default:
 			if to.After(c.AsOf) {
 				c.AsOf = to
@@ -126,7 +128,7 @@ func keepPending(pending, rest []event.Event) []event.Event {
 // NextDue returns when c next needs the engine: its earliest pending event
 // or timer, or zero when nothing is scheduled.
 func (e *Engine) NextDue(c *state.Customer) time.Time {
-	due, _ := e.nextTimer(c)
+	due, _ := e.nextTimer(c, nil)
 	if len(c.Pending) > 0 && (due.IsZero() || c.Pending[0].OccurredAt.Before(due)) {
 		return c.Pending[0].OccurredAt
 	}
@@ -134,12 +136,22 @@ func (e *Engine) NextDue(c *state.Customer) time.Time {
 }
 
 // nextTimer returns c's next timer (the earliest window edge or deadline)
-// and the window edges it was chosen from.
-func (e *Engine) nextTimer(c *state.Customer) (time.Time, state.Edges) {
+// and the window edges it was chosen from. With an Advance's scratch, the
+// edges are those of its step before, found again only where stale.
+func (e *Engine) nextTimer(c *state.Customer, sc *scratch) (time.Time, state.Edges) {
 	if c.Deleted {
 		return time.Time{}, state.Edges{}
 	}
-	edges := c.NextEdges()
+	var edges state.Edges
+	if sc == nil {
+		edges = c.NextEdges()
+	} else {
+		c.UpdateEdges(&sc.edges, sc.staleEdges)
+		sc.staleEdges, edges = 0, sc.edges
+		if checkEdges != nil {
+			checkEdges(c, edges)
+		}
+	}
 	due := edges.Next()
 	if c.Deadline.After(c.AsOf) && (due.IsZero() || c.Deadline.Before(due)) {
 		due = c.Deadline
@@ -212,11 +224,16 @@ type scratch struct {
 	view  rules.View
 	// stale are the parts of view not filled from the customer as it is
 	// now: the view is refilled only where it may differ.
-	stale     rules.Vars
-	results   []rules.Result
-	holding   []*rules.Rule
-	scored    []rules.Scored
-	evaluated bool // since the Advance began
+	stale rules.Vars
+	// edges are the customer's next window edges, of which those of the
+	// kinds in staleEdges (an event of theirs was applied, or AsOf reached
+	// them) are to be found again.
+	edges      state.Edges
+	staleEdges rules.Vars
+	results    []rules.Result
+	holding    []*rules.Rule
+	scored     []rules.Scored
+	evaluated  bool // since the Advance began
 }
 
 var scratchPool = sync.Pool{New: func() any { return new(scratch) }}
@@ -224,6 +241,10 @@ var scratchPool = sync.Pool{New: func() any { return new(scratch) }}
 // checkView, when set (by tests), is called with each view the rules are
 // evaluated on.
 var checkView func(*state.Customer, *rules.View)
+
+// checkEdges, when set (by tests), is called with the window edges of each
+// step of an Advance.
+var checkEdges func(*state.Customer, state.Edges)
 
 // evaluations counts rule evaluations (for benchmarks).
 var evaluations atomic.Int64

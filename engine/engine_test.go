@@ -276,11 +276,12 @@ func TestDeadlineSharedWithUnrelatedEvent(t *testing.T) {
 	}
 }
 
-// TestViewsAreCurrent checks every view the rules are evaluated on against
-// one built afresh from the state, since the engine refills only the parts
-// that may have changed since the step before: over a synthetic year (at
-// once and in steps of 13 hours), and for a customer whose events fall on
-// window edges, who is erased and comes back.
+// TestViewsAreCurrent checks every view the rules are evaluated on, and the
+// window edges of every step, against those found afresh from the state,
+// since the engine finds again only what may have changed since the step
+// before: over a synthetic year (at once and in steps of 13 hours), and for
+// a customer whose events fall on window edges, who is erased and comes
+// back.
 func TestViewsAreCurrent(t *testing.T) {
 	checked := 0
 	checkView = func(c *state.Customer, v *rules.View) {
@@ -291,7 +292,12 @@ func TestViewsAreCurrent(t *testing.T) {
 			t.Fatalf("customer %s at %s: view\n%+v\nwant\n%+v", c.ID, c.AsOf, *v, fresh)
 		}
 	}
-	defer func() { checkView = nil }()
+	checkEdges = func(c *state.Customer, e state.Edges) {
+		if fresh := c.NextEdges(); e != fresh {
+			t.Fatalf("customer %s at %s: edges %+v, want %+v", c.ID, c.AsOf, e, fresh)
+		}
+	}
+	defer func() { checkView, checkEdges = nil, nil }()
 	midnight := t0.Truncate(day)
 	del := mk("del", event.Customer, midnight.Add(40*day))
 	del.Deleted = true
