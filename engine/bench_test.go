@@ -19,13 +19,13 @@ var topicType = map[string]event.Type{synth.TopicPurchases: event.Purchase, synt
 
 var benchEnd = time.Date(2026, 6, 1, 0, 0, 0, 0, time.UTC)
 
-// benchEvents is a year of 500 synthetic customers, ending at benchEnd.
-func benchEvents(b *testing.B) []event.Event {
+// syntheticYear is a year of synthetic customers, ending at benchEnd.
+func syntheticYear(tb testing.TB, customers int) []event.Event {
 	var evs []event.Event
-	for _, m := range synth.Generate(synth.Config{Customers: 500, Seed: 1, Start: benchEnd.Add(-365 * day), End: benchEnd}) {
+	for _, m := range synth.Generate(synth.Config{Customers: customers, Seed: 1, Start: benchEnd.Add(-365 * day), End: benchEnd}) {
 		e, err := event.Decode(m.Value, topicType[m.Topic], benchEnd)
 		if err != nil {
-			b.Fatal(err)
+			tb.Fatal(err)
 		}
 		evs = append(evs, e)
 	}
@@ -59,7 +59,7 @@ func (m allocMeter) report(b *testing.B, events int) {
 // engine alone: the CPU cost of state and rules per event, without Kafka
 // or Redis.
 func BenchmarkReplay(b *testing.B) {
-	evs := benchEvents(b)
+	evs := syntheticYear(b, 500)
 	eng := New(rules.Builtin(), nil)
 	m := startMeter()
 	for b.Loop() {
@@ -77,7 +77,7 @@ func BenchmarkReplay(b *testing.B) {
 // busiest synthetic customer, repeated a year later each time round.
 func BenchmarkCustomerStep(b *testing.B) {
 	byCustomer := map[string][]event.Event{}
-	for _, e := range benchEvents(b) {
+	for _, e := range syntheticYear(b, 500) {
 		byCustomer[e.CustomerID] = append(byCustomer[e.CustomerID], e)
 	}
 	var evs []event.Event

@@ -9,6 +9,7 @@ package engine
 import (
 	"errors"
 	"fmt"
+	"slices"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -46,10 +47,10 @@ func (e *Engine) Advance(c *state.Customer, to time.Time, emit func(alerts.Alert
 	var errs []error
 	sc := scratchPool.Get().(*scratch)
 	defer scratchPool.Put(sc)
-	sc.evaluated = false
+	sc.evaluated, sc.stale, sc.staleEdges = false, rules.AllVars, rules.AllVars
 	pending := c.Pending
 	for {
-		due, edges := e.nextTimer(c)
+		due, edges := e.nextTimer(c, sc)
 		hasEvent := len(c.Pending) > 0 && !c.Pending[0].OccurredAt.After(to)
 		var st step
 		switch {
@@ -72,17 +73,21 @@ func (e *Engine) Advance(c *state.Customer, to time.Time, emit func(alerts.Alert
 				n++
 			}
 			st.firstSeen = !c.FirstSeen.Equal(firstSeen)
+			st.windows = edges.At(c.AsOf)
 			sc.types = st.types
+			sc.staleEdges |= st.changed | st.windows
 			if deleted {
 				st.kind = fullStep
 			}
 			c.Pending = c.Pending[n:]
 			if deleted {
 				e.resolveAll(c, emit)
+				sc.stale, sc.staleEdges = rules.AllVars, rules.AllVars
 			}
 		case !due.IsZero() && !due.After(to):
 			st = edgeStepAt(c, due, edges)
 			c.AsOf = due
+			sc.staleEdges |= edges.At(due)
 		default:
 			if to.After(c.AsOf) {
 				c.AsOf = to
@@ -123,7 +128,7 @@ func keepPending(pending, rest []event.Event) []event.Event {
 // NextDue returns when c next needs the engine: its earliest pending event
 // or timer, or zero when nothing is scheduled.
 func (e *Engine) NextDue(c *state.Customer) time.Time {
-	due, _ := e.nextTimer(c)
+	due, _ := e.nextTimer(c, nil)
 	if len(c.Pending) > 0 && (due.IsZero() || c.Pending[0].OccurredAt.Before(due)) {
 		return c.Pending[0].OccurredAt
 	}
@@ -131,12 +136,22 @@ func (e *Engine) NextDue(c *state.Customer) time.Time {
 }
 
 // nextTimer returns c's next timer (the earliest window edge or deadline)
-// and the window edges it was chosen from.
-func (e *Engine) nextTimer(c *state.Customer) (time.Time, state.Edges) {
+// and the window edges it was chosen from. With an Advance's scratch, the
+// edges are those of its step before, found again only where stale.
+func (e *Engine) nextTimer(c *state.Customer, sc *scratch) (time.Time, state.Edges) {
 	if c.Deleted {
 		return time.Time{}, state.Edges{}
 	}
-	edges := c.NextEdges()
+	var edges state.Edges
+	if sc == nil {
+		edges = c.NextEdges()
+	} else {
+		c.UpdateEdges(&sc.edges, sc.staleEdges)
+		sc.staleEdges, edges = 0, sc.edges
+		if checkEdges != nil {
+			checkEdges(c, edges)
+		}
+	}
 	due := edges.Next()
 	if c.Deadline.After(c.AsOf) && (due.IsZero() || c.Deadline.Before(due)) {
 		due = c.Deadline
@@ -151,6 +166,35 @@ type step struct {
 	types     []string   // eventStep: the types of the events applied
 	changed   rules.Vars // eventStep: the view variables they changed; edgeStep: whose windows moved
 	firstSeen bool       // eventStep: the customer's first sighting moved
+	windows   rules.Vars // eventStep: the view variables whose windows moved at the same instant
+}
+
+// moved returns the parts of the view that may differ from the step
+// before: now, and what changed or whose windows moved.
+func (st step) moved() rules.Vars {
+	switch st.kind {
+	case edgeStep:
+		return rules.Now | st.changed
+	case eventStep:
+		v := rules.Now | st.changed | st.windows
+		if st.firstSeen {
+			v |= rules.CustomerVar
+		}
+		return v
+	}
+	return rules.AllVars
+}
+
+// affects reports whether r's result can change at the step: rules it
+// does not affect hold as before.
+func (st step) affects(r *rules.Rule) bool {
+	switch st.kind {
+	case edgeStep:
+		return r.AffectedByTime(st.changed)
+	case eventStep:
+		return r.Affected(st.types, st.changed, st.firstSeen)
+	}
+	return true
 }
 
 // edgeStepAt describes the timer step of c at due, given c's next window
@@ -159,17 +203,7 @@ func edgeStepAt(c *state.Customer, due time.Time, e state.Edges) step {
 	if due.Equal(c.Deadline) {
 		return step{kind: fullStep}
 	}
-	var moved rules.Vars
-	if e.Purchases.Equal(due) {
-		moved |= rules.PurchasesVar | rules.CustomerVar // spend, and so the segment
-	}
-	if e.Tickets.Equal(due) {
-		moved |= rules.TicketsVar
-	}
-	if e.Usage.Equal(due) {
-		moved |= rules.UsageVar
-	}
-	return step{kind: edgeStep, changed: moved}
+	return step{kind: edgeStep, changed: e.At(due)}
 }
 
 const (
@@ -186,15 +220,31 @@ var variable = [...]rules.Vars{event.Purchase: rules.PurchasesVar, event.Support
 // the lists of results. Advance takes one from scratchPool and puts it
 // back, so that its backing arrays and maps serve call after call.
 type scratch struct {
-	types     []string
-	view      rules.View
-	results   []rules.Result
-	holding   []*rules.Rule
-	scored    []rules.Scored
-	evaluated bool // since the Advance began
+	types []string
+	view  rules.View
+	// stale are the parts of view not filled from the customer as it is
+	// now: the view is refilled only where it may differ.
+	stale rules.Vars
+	// edges are the customer's next window edges, of which those of the
+	// kinds in staleEdges (an event of theirs was applied, or AsOf reached
+	// them) are to be found again.
+	edges      state.Edges
+	staleEdges rules.Vars
+	results    []rules.Result
+	holding    []*rules.Rule
+	scored     []rules.Scored
+	evaluated  bool // since the Advance began
 }
 
 var scratchPool = sync.Pool{New: func() any { return new(scratch) }}
+
+// checkView, when set (by tests), is called with each view the rules are
+// evaluated on.
+var checkView func(*state.Customer, *rules.View)
+
+// checkEdges, when set (by tests), is called with the window edges of each
+// step of an Advance.
+var checkEdges func(*state.Customer, state.Edges)
 
 // evaluations counts rule evaluations (for benchmarks).
 var evaluations atomic.Int64
@@ -203,13 +253,31 @@ var evaluations atomic.Int64
 //
 // Rules whose inputs did not change at this step (see step) are not
 // evaluated: they hold as before, and the earliest deadline known stays
-// scheduled (at worst it causes one more evaluation).
+// scheduled (at worst it causes one more evaluation). A step that
+// evaluates no rule builds no view.
 func (e *Engine) evaluate(c *state.Customer, sc *scratch, st step, emit func(alerts.Alert)) []error {
+	if !c.Deadline.IsZero() && !c.Deadline.After(c.AsOf) {
+		// A deadline falls at this instant (an event or a window edge may
+		// share it): every rule's deadline must be recomputed.
+		st.kind = fullStep
+	}
 	v := &sc.view
-	c.ViewInto(v)
-	if e.segment != nil {
-		c.Segment = e.segment(v.Purchases.Spend365)
-		v.Customer.Segment = c.Segment
+	sc.stale |= st.moved()
+	switch {
+	case slices.ContainsFunc(e.rules.Rules, st.affects):
+		c.UpdateView(v, sc.stale)
+		sc.stale = 0
+		if e.segment != nil {
+			c.Segment = e.segment(v.Purchases.Spend365)
+			v.Customer.Segment = c.Segment
+		}
+		if checkView != nil {
+			checkView(c, v)
+		}
+	case e.segment != nil:
+		// No rule is evaluated (a window edge that no rule reads, say):
+		// the view is not needed, only the segment.
+		c.Segment = e.segment(c.Spend365())
 	}
 	var (
 		errs     []error
@@ -218,17 +286,11 @@ func (e *Engine) evaluate(c *state.Customer, sc *scratch, st step, emit func(ale
 		deadline time.Time
 	)
 	defer func() { sc.holding, sc.results = holding, results }()
-	if !c.Deadline.IsZero() && !c.Deadline.After(c.AsOf) {
-		// A deadline falls at this instant (an event or a window edge may
-		// share it): every rule's deadline must be recomputed.
-		st.kind = fullStep
-	}
 	if st.kind != fullStep {
 		deadline = c.Deadline
 	}
 	for i, r := range e.rules.Rules {
-		if skip := (st.kind == edgeStep && !r.AffectedByTime(st.changed)) ||
-			(st.kind == eventStep && !r.Affected(st.types, st.changed, st.firstSeen)); skip {
+		if !st.affects(r) {
 			res := rules.Result{Holds: activeIndex(c, r.ID) >= 0 && !r.Instant}
 			results[i] = res
 			if res.Holds {

@@ -2,6 +2,7 @@ package engine
 
 import (
 	"fmt"
+	"reflect"
 	"testing"
 	"time"
 
@@ -272,5 +273,75 @@ func TestDeadlineSharedWithUnrelatedEvent(t *testing.T) {
 	}
 	if !has(fs, fired{"purchase-overdue", alerts.Firing, last.Add(60 * day)}) {
 		t.Errorf("want purchase-overdue at last purchase + 3 × 20d: %v", fs)
+	}
+}
+
+// TestViewsAreCurrent checks every view the rules are evaluated on, and the
+// window edges of every step, against those found afresh from the state,
+// since the engine finds again only what may have changed since the step
+// before: over a synthetic year (at once and in steps of 13 hours), and for
+// a customer whose events fall on window edges, who is erased and comes
+// back.
+func TestViewsAreCurrent(t *testing.T) {
+	checked := 0
+	checkView = func(c *state.Customer, v *rules.View) {
+		checked++
+		var fresh rules.View
+		c.ViewInto(&fresh)
+		if !reflect.DeepEqual(*v, fresh) {
+			t.Fatalf("customer %s at %s: view\n%+v\nwant\n%+v", c.ID, c.AsOf, *v, fresh)
+		}
+	}
+	checkEdges = func(c *state.Customer, e state.Edges) {
+		if fresh := c.NextEdges(); e != fresh {
+			t.Fatalf("customer %s at %s: edges %+v, want %+v", c.ID, c.AsOf, e, fresh)
+		}
+	}
+	defer func() { checkView, checkEdges = nil, nil }()
+	midnight := t0.Truncate(day)
+	del := mk("del", event.Customer, midnight.Add(40*day))
+	del.Deleted = true
+	edges := []event.Event{
+		mk("u", event.Usage, midnight.Add(-time.Hour), value(20)),
+		mk("t", event.SupportTicket, midnight.Add(-time.Hour)),
+		mk("p", event.Purchase, midnight.Add(-2*time.Hour), amount(500)),
+		mk("p7", event.Purchase, midnight.Add(7*day), amount(5)), // usage moves to the prior weeks
+		mk("f7", event.Feedback, midnight.Add(7*day-time.Hour), npsScore(3)),
+		mk("u30", event.Usage, midnight.Add(30*day-2*time.Hour)),     // the ticket leaves its window
+		mk("c35", event.Customer, midnight.Add(35*day), tier("vip")), // the usage leaves its window
+		del,
+		mk("back", event.Purchase, midnight.Add(41*day), amount(1)),
+		mk("late", event.Usage, midnight.Add(39*day)),
+	}
+	segment := func(spend float64) string {
+		switch {
+		case spend >= 100:
+			return "A"
+		case spend >= 10:
+			return "B"
+		}
+		return "C"
+	}
+	eng := New(rules.Builtin(), segment)
+	year := syntheticYear(t, 100)
+	if _, _, err := eng.Replay(append(year, edges...), benchEnd); err != nil {
+		t.Fatal(err)
+	}
+	states := map[string]*state.Customer{}
+	for i, e := range append(year, edges...) {
+		if states[e.CustomerID] == nil {
+			states[e.CustomerID] = state.New(e.CustomerID)
+		}
+		states[e.CustomerID].Receive(e, int64(i))
+	}
+	for at := benchEnd.Add(-366 * day); !at.After(benchEnd); at = at.Add(13 * time.Hour) {
+		for _, c := range states {
+			if err := eng.Advance(c, at, func(alerts.Alert) {}); err != nil {
+				t.Fatal(err)
+			}
+		}
+	}
+	if checked == 0 {
+		t.Fatal("no view checked")
 	}
 }

@@ -27,6 +27,9 @@ const (
 	UsageVar
 	FeedbackVar
 	LastSeenVar
+
+	// AllVars is every variable of the view.
+	AllVars = Now | CustomerVar | PurchasesVar | TicketsVar | UsageVar | FeedbackVar | LastSeenVar
 )
 
 var variables = map[string]Vars{"now": Now, "customer": CustomerVar, "purchases": PurchasesVar,

@@ -306,7 +306,10 @@ func (c *Customer) Prune() {
 			c.Usage[m] = b
 		}
 	}
-	slices.SortStableFunc(c.Seen, func(a, b Seen) int { return a.At.Compare(b.At) })
+	bySeen := func(a, b Seen) int { return a.At.Compare(b.At) }
+	if !slices.IsSortedFunc(c.Seen, bySeen) { // usually they are, from the last Prune on
+		slices.SortStableFunc(c.Seen, bySeen)
+	}
 	n = 0
 	for n < len(c.Seen) && (len(c.Seen)-n > MaxDedupIDs || c.AsOf.Sub(c.Seen[n].At) >= DedupWindow) {
 		n++
