@@ -79,6 +79,10 @@ type received struct {
 	offset int64
 }
 
+// chain is where a customer's events of a batch are: the first and last
+// (indices into the batch's events) and how many.
+type chain struct{ first, last, n int32 }
+
 func (w *worker) partition(ctx context.Context, gen *kafka.Generation, topic string, partition int, offset int64) {
 	log := w.cfg.Logger.With("stage", "state", "partition", partition)
 	w.owned.set(partition, true)
@@ -174,7 +178,12 @@ func (w *worker) step(ctx context.Context, log *slog.Logger, partition int, part
 			cache.reset()
 		}
 	}()
-	byCustomer := make(map[string][]received, len(msgs)/4+1)
+	// The batch's events, and for each customer the first of its events
+	// and a chain through the rest (next), in offset order: no list per
+	// customer to grow.
+	evs := make([]received, 0, len(msgs))
+	next := make([]int32, 0, len(msgs))
+	byCustomer := make(map[string]chain, len(msgs)/4+1)
 	for i := range msgs {
 		msg := &msgs[i]
 		if isMark(msg) {
@@ -191,7 +200,14 @@ func (w *worker) step(ctx context.Context, log *slog.Logger, partition int, part
 			log.Error("skipping undecodable internal event", "offset", msg.Offset, "err", err)
 			continue
 		}
-		byCustomer[e.CustomerID] = append(byCustomer[e.CustomerID], received{e, msg.Offset})
+		j := int32(len(evs))
+		evs, next = append(evs, received{e, msg.Offset}), append(next, -1)
+		if ch, ok := byCustomer[e.CustomerID]; ok {
+			next[ch.last] = j
+			byCustomer[e.CustomerID] = chain{ch.first, j, ch.n + 1}
+		} else {
+			byCustomer[e.CustomerID] = chain{j, j, 1}
+		}
 	}
 	began := time.Now()
 	wm := m.watermark(w.cfg.Lateness)
@@ -234,8 +250,11 @@ func (w *worker) step(ctx context.Context, log *slog.Logger, partition int, part
 		c := cs.c
 		spend, ranked := c.Spend365(), c.Offset >= 0 && !c.Deleted
 		facts := redisstate.FactsOf(c)
-		for _, r := range byCustomer[id] {
-			c.Receive(r.e, r.offset)
+		if ch, ok := byCustomer[id]; ok {
+			c.Grow(int(ch.n))
+			for j := ch.first; j >= 0; j = next[j] {
+				c.Receive(evs[j].e, evs[j].offset)
+			}
 		}
 		if !wm.IsZero() {
 			if err := w.engine.Advance(c, wm, emit); err != nil {
@@ -300,12 +319,15 @@ func (w *worker) produce(ctx context.Context, as []alerts.Alert) error {
 	return nil
 }
 
-// unixMilli is t in Unix ms, 0 for the zero time.
+// unixMilli is the due time t as a timer holds it: Unix ms, at least 1
+// (events are from 1970 on), 0 for the zero time (no timer). A timer due
+// at the epoch itself fires a millisecond later: the engine still advances
+// the customer to the exact instant.
 func unixMilli(t time.Time) int64 {
 	if t.IsZero() {
 		return 0
 	}
-	return t.UnixMilli()
+	return max(1, t.UnixMilli())
 }
 
 func onlyMarks(msgs []kafka.Message) bool {

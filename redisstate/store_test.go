@@ -182,3 +182,15 @@ func TestSpendBucket(t *testing.T) {
 		prev = b
 	}
 }
+
+func TestIndexMember(t *testing.T) {
+	id := alerts.ID("r", "c", time.Unix(0, 0))
+	if m := indexMember(id); len(m) != 17 || alertID(m) != id {
+		t.Errorf("alert id %s: member %q, back %s", id, m, alertID(indexMember(id)))
+	}
+	for _, other := range []string{"x1", "", "ABCDEF0123456789ABCDEF0123456789", "zzcdef0123456789abcdef0123456789", "\x00abc"} {
+		if m := indexMember(other); m != other || alertID(m) != other {
+			t.Errorf("id %q: member %q, back %q", other, m, alertID(m))
+		}
+	}
+}

@@ -169,59 +169,87 @@ func (s *Store) readBuckets(ctx context.Context, p int, hours []int64) ([]map[st
 // exact earliest due when the bucket is cached (removed when empty), else
 // lowered to the earliest timer added.
 func (t *timerCache) write(ctx context.Context, tx redis.Pipeliner, k keys, p int, moves []TimerMove) {
-	touched := map[int64]int64{} // bucket hour → earliest due added, 0 when none
+	type bucket struct {
+		del   []string
+		set   []any // field, value, …
+		added int64 // earliest due added, 0 when none
+	}
+	touched := map[int64]*bucket{}
+	at := func(h int64) *bucket {
+		b := touched[h]
+		if b == nil {
+			b = &bucket{}
+			touched[h] = b
+		}
+		return b
+	}
 	for _, m := range moves {
 		if m.Old == m.New {
 			continue
 		}
 		oh, nh := hourOf(m.Old), hourOf(m.New)
 		if m.Old != 0 && (m.New == 0 || oh != nh) {
-			tx.HDel(ctx, k.timerBucket(p, oh), m.ID)
-			if b := t.buckets[oh]; b != nil {
-				delete(b, m.ID)
-			}
-			if _, ok := touched[oh]; !ok {
-				touched[oh] = 0
+			b := at(oh)
+			b.del = append(b.del, m.ID)
+			if c := t.buckets[oh]; c != nil {
+				delete(c, m.ID)
 			}
 		}
 		if m.New != 0 {
-			tx.HSet(ctx, k.timerBucket(p, nh), m.ID, m.New-nh*hourMS)
-			if b := t.buckets[nh]; b != nil {
-				b[m.ID] = m.New
+			b := at(nh)
+			b.set = append(b.set, m.ID, m.New-nh*hourMS)
+			if c := t.buckets[nh]; c != nil {
+				c[m.ID] = m.New
 			}
-			if cur := touched[nh]; cur == 0 || m.New < cur {
-				touched[nh] = m.New
+			if b.added == 0 || m.New < b.added {
+				b.added = m.New
 			}
 		}
 	}
 	for h := range t.dirty {
-		if _, ok := touched[h]; !ok {
-			touched[h] = 0
-		}
+		at(h)
 	}
-	index := k.timerIndex(p)
-	for h, added := range touched {
+	var exact, lower []redis.Z
+	var gone []any
+	for h, b := range touched {
+		key := k.timerBucket(p, h)
+		if len(b.del) > 0 {
+			tx.HDel(ctx, key, b.del...)
+		}
+		if len(b.set) > 0 {
+			tx.HSet(ctx, key, b.set...)
+		}
 		member := strconv.FormatInt(h, 10)
-		if b := t.buckets[h]; b != nil {
-			if low, ok := earliest(b); ok {
-				tx.ZAdd(ctx, index, redis.Z{Score: float64(low), Member: member})
+		if c := t.buckets[h]; c != nil {
+			if low, ok := earliest(c); ok {
+				exact = append(exact, redis.Z{Score: float64(low), Member: member})
 				t.index[h] = low
 			} else {
-				tx.ZRem(ctx, index, member)
+				gone = append(gone, member)
 				delete(t.index, h)
 				delete(t.buckets, h)
 			}
 			continue
 		}
-		if added == 0 {
+		if b.added == 0 {
 			continue
 		}
-		tx.ZAddLT(ctx, index, redis.Z{Score: float64(added), Member: member})
+		lower = append(lower, redis.Z{Score: float64(b.added), Member: member})
 		if t.loaded {
-			if cur, ok := t.index[h]; !ok || added < cur {
-				t.index[h] = added
+			if cur, ok := t.index[h]; !ok || b.added < cur {
+				t.index[h] = b.added
 			}
 		}
+	}
+	index := k.timerIndex(p)
+	if len(exact) > 0 {
+		tx.ZAdd(ctx, index, exact...)
+	}
+	if len(lower) > 0 {
+		tx.ZAddLT(ctx, index, lower...)
+	}
+	if len(gone) > 0 {
+		tx.ZRem(ctx, index, gone...)
 	}
 	clear(t.dirty)
 }

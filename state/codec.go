@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"time"
 
+	"github.com/churnwatch/churnwatch/alerts"
 	"github.com/churnwatch/churnwatch/event"
 	"github.com/churnwatch/churnwatch/internal/bin"
 )
@@ -90,7 +91,13 @@ func (c *Customer) AppendBinary(b []byte) []byte {
 	for _, a := range c.Active {
 		w.String(a.Rule)
 		w.TimeRel(a.Since)
-		w.String(a.AlertID)
+		// The id is written only when it is not the one the episode's
+		// rule, customer and start (as decoded, to the µs) give.
+		if a.AlertID == alerts.ID(a.Rule, c.ID, a.Since.Truncate(time.Microsecond)) {
+			w.String("")
+		} else {
+			w.String(a.AlertID)
+		}
 	}
 	w.TimeRel(c.Deadline)
 	w.Uvarint(uint64(len(c.Pending)))
@@ -217,7 +224,11 @@ func Unmarshal(id string, b []byte) (*Customer, error) {
 	n = r.Count(3)
 	c.Active = room[Active](n, 0)
 	for range n {
-		c.Active = append(c.Active, Active{Rule: r.String(), Since: tm(), AlertID: r.String()})
+		a := Active{Rule: r.String(), Since: tm(), AlertID: r.String()}
+		if a.AlertID == "" && v >= 2 {
+			a.AlertID = alerts.ID(a.Rule, c.ID, a.Since)
+		}
+		c.Active = append(c.Active, a)
 	}
 	c.Deadline = tm()
 	for range r.Count(4) {

@@ -4,9 +4,11 @@ import (
 	"encoding/hex"
 	"fmt"
 	"reflect"
+	"strings"
 	"testing"
 	"time"
 
+	"github.com/churnwatch/churnwatch/alerts"
 	"github.com/churnwatch/churnwatch/event"
 )
 
@@ -289,4 +291,28 @@ func TestCodecVersions(t *testing.T) {
 		t.Errorf("version 2 takes %d bytes, version 1 %d", len(now), len(old))
 	}
 	t.Logf("version 1: %d bytes, version 2: %d bytes", len(old), len(now))
+}
+
+// TestCodecAlertIDs: an episode's id is left out of the encoding when its
+// rule, customer and start give it back, and kept when they do not (a
+// start finer than the encoding's microseconds).
+func TestCodecAlertIDs(t *testing.T) {
+	c := New("c1")
+	c.AsOf = t0
+	fine := t0.Add(1500 * time.Nanosecond)
+	c.Active = []Active{{Rule: "r", Since: t0, AlertID: alerts.ID("r", "c1", t0)}, {Rule: "q", Since: fine, AlertID: alerts.ID("q", "c1", fine)}}
+	b := c.AppendBinary(nil)
+	back, err := Unmarshal("c1", b)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if back.Active[0].AlertID != c.Active[0].AlertID || back.Active[1].AlertID != c.Active[1].AlertID {
+		t.Errorf("alert ids %q, want %q", []string{back.Active[0].AlertID, back.Active[1].AlertID}, []string{c.Active[0].AlertID, c.Active[1].AlertID})
+	}
+	if n := strings.Count(string(b), c.Active[0].AlertID); n != 0 {
+		t.Errorf("a derivable id is in the encoding")
+	}
+	if n := strings.Count(string(b), c.Active[1].AlertID); n != 1 {
+		t.Errorf("an id that cannot be derived is not in the encoding")
+	}
 }
