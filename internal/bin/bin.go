@@ -85,12 +85,17 @@ func timeFromCode(c int64) time.Time {
 	return time.UnixMicro(c).UTC()
 }
 
-// TimeRel appends t relative to w.Base (Unix µs): whole seconds from it
-// when t is a whole number of seconds from it, else microseconds, so a
-// time of a few weeks before or after Base takes 4 or 5 bytes instead of 8.
-// The zero Time takes one byte. Read it with Reader.TimeRel and the same
-// Base.
-func (w *Writer) TimeRel(t time.Time) { w.Uvarint(relCode(t, w.Base)) }
+// TimeRel appends t relative to w.Base (Unix µs), then makes t the base
+// of the next (the zero Time leaves it): whole seconds from it when t is a
+// whole number of seconds from it, else microseconds. A time equal to the
+// one before takes one byte, one a few weeks away 4 or 5 instead of 8, and
+// the zero Time one. Read it with Reader.TimeRel from the same Base.
+func (w *Writer) TimeRel(t time.Time) {
+	w.Uvarint(relCode(t, w.Base))
+	if !t.IsZero() {
+		w.Base = t.UnixMicro()
+	}
+}
 
 func relCode(t time.Time, base int64) uint64 {
 	if t.IsZero() {
@@ -131,7 +136,8 @@ type Reader struct {
 	err  error
 }
 
-// TimeRel reads a time written by Writer.TimeRel with the same Base.
+// TimeRel reads a time written by Writer.TimeRel from the same Base, and
+// makes it the base of the next.
 func (r *Reader) TimeRel() time.Time {
 	c := r.Uvarint()
 	if c == 0 {
@@ -143,7 +149,8 @@ func (r *Reader) TimeRel() time.Time {
 	if flag == 0 {
 		d *= 1e6
 	}
-	return time.UnixMicro(r.Base + d).UTC()
+	r.Base += d
+	return time.UnixMicro(r.Base).UTC()
 }
 
 // Num reads a number written by Writer.Num.

@@ -45,4 +45,31 @@ func TestTimeRelRoundTrip(t *testing.T) {
 	if len(w.B) > 4 {
 		t.Errorf("a time 30 days before the base took %d bytes", len(w.B))
 	}
+	// A run of times, each relative to the one before.
+	w = Writer{Base: base}
+	var run []time.Time
+	for i := range 20 {
+		at := time.UnixMicro(base).Add(time.Duration(i%3) * 7 * time.Hour).Add(time.Duration(i%2) * time.Microsecond).UTC()
+		if i%5 == 0 {
+			at = time.Time{}
+		}
+		run = append(run, at)
+		w.TimeRel(at)
+	}
+	r := Reader{B: w.B, Base: base}
+	for i, want := range run {
+		if got := r.TimeRel(); !got.Equal(want) {
+			t.Fatalf("time %d of the run: %s, want %s", i, got, want)
+		}
+	}
+	if err := r.Done("run"); err != nil {
+		t.Fatal(err)
+	}
+	w = Writer{Base: base}
+	w.TimeRel(time.UnixMicro(base + 5e6))
+	n := len(w.B)
+	w.TimeRel(time.UnixMicro(base + 5e6))
+	if len(w.B)-n != 1 {
+		t.Errorf("a time equal to the one before took %d bytes", len(w.B)-n)
+	}
 }
