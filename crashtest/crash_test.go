@@ -413,6 +413,11 @@ func (r *rig) verify(in input, sum *summary) {
 	diffs = append(diffs, extra...)
 	sum.stateDiffs = len(diffs)
 	report(t, "customers differ from the offline engine", diffs)
+	counters, err := counterDiffs(ctx, r.store, bin.SortedKeys(x.states))
+	if err != nil {
+		t.Fatal(err)
+	}
+	report(t, "KPI counters or the spend histogram differ from the states' own (a batch counted twice or lost)", counters)
 
 	alertMsgs, err := r.adm.ReadAll(ctx, r.brokers, alertsTopic)
 	if err != nil {
@@ -444,8 +449,24 @@ func (r *rig) verify(in input, sum *summary) {
 	}
 }
 
+// counterDiffs compares the KPI counters and spend histogram in Redis with
+// what the stored states of ids add up to.
+func counterDiffs(ctx context.Context, store *redisstate.Store, ids []string) ([]string, error) {
+	states := make([]*state.Customer, 0, len(ids))
+	for _, id := range ids {
+		c, err := store.Customer(ctx, id)
+		if err != nil {
+			return nil, err
+		}
+		if c != nil {
+			states = append(states, c)
+		}
+	}
+	return store.CounterDiffs(ctx, redisstate.Recount(states))
+}
+
 // checkTheChecks shows that the comparisons can fail: one customer
-// corrupted in Redis, one alert taken off and one added, one dead letter
+// corrupted in Redis (its state, and so its counters), one alert taken off and one added, one dead letter
 // dropped must each be reported, and nothing else. It returns what it did.
 func checkTheChecks(t *testing.T, ctx context.Context, store *redisstate.Store, x *expected, got *topicAlerts, dlq []kafka.Message, invalid map[string]int) string {
 	t.Helper()
@@ -462,7 +483,7 @@ func checkTheChecks(t *testing.T, ctx context.Context, store *redisstate.Store, 
 	if victim == nil {
 		t.Fatal("no customer with purchases to corrupt")
 	}
-	victim.Purchases.Total += 0.01
+	victim.Purchases.Total += 1
 	if err := store.Partition(partitionOf(victim.ID, internalPartitions)).Write(ctx, &redisstate.Batch{States: []*state.Customer{victim}}); err != nil {
 		t.Fatal(err)
 	}
@@ -472,6 +493,15 @@ func checkTheChecks(t *testing.T, ctx context.Context, store *redisstate.Store, 
 	}
 	if len(diffs) != 1 || !strings.HasPrefix(diffs[0], "customer "+victim.ID+":") {
 		t.Errorf("a customer corrupted in Redis (%s) was not the one difference found: %q", victim.ID, diffs)
+	}
+	// Its state was written without its counters: the lifetime spend the
+	// counters hold no longer adds up.
+	counters, err := counterDiffs(ctx, store, bin.SortedKeys(x.states))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(counters) != 1 || !strings.HasPrefix(counters[0], "counter kpi ltv:") {
+		t.Errorf("a state written without its counters: counter differences %q, want the lifetime spend's", counters)
 	}
 
 	mutated := &topicAlerts{time: map[string]time.Time{}}

@@ -3,6 +3,8 @@ package redisstate
 import (
 	"context"
 	"fmt"
+	"math"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -289,3 +291,63 @@ func (k *KPICounts) add(field, value string) error {
 
 // Prefix returns the store's key prefix.
 func (s *Store) Prefix() string { return s.k.prefix }
+
+// Recount adds up the counters of states, each counted once as a
+// customer written for the first time: what the stored counters hold when
+// no batch was counted twice or lost.
+func Recount(states []*state.Customer) *Counters {
+	k := &Counters{}
+	for _, c := range states {
+		k.Facts(FactsOf(state.New(c.ID)), FactsOf(c))
+		k.Spend(0, false, c.Spend365(), !c.Deleted)
+	}
+	return k
+}
+
+// CounterDiffs compares the counters stored over all partitions with want
+// and describes each field that differs.
+func (s *Store) CounterDiffs(ctx context.Context, want *Counters) ([]string, error) {
+	got := map[string]float64{}
+	err := s.perPartition(ctx, func(p redis.Pipeliner, part int) func() error {
+		kpi, spend := p.HGetAll(ctx, s.k.kpi(part)), p.HGetAll(ctx, s.k.spend(part))
+		return func() error {
+			for prefix, cmd := range map[string]*redis.MapStringStringCmd{"kpi ": kpi, "spend ": spend} {
+				for f, v := range cmd.Val() {
+					n, err := strconv.ParseFloat(v, 64)
+					if err != nil {
+						return fmt.Errorf("counter %s%s: %q", prefix, f, v)
+					}
+					got[prefix+f] += n
+				}
+			}
+			return nil
+		}
+	})
+	if err != nil {
+		return nil, err
+	}
+	exp := map[string]float64{}
+	if want.ltv != 0 {
+		exp["kpi ltv"] = want.ltv
+	}
+	for c, d := range want.kpi {
+		exp["kpi "+c.field()] += float64(d)
+	}
+	for b, d := range want.spend {
+		exp["spend "+strconv.Itoa(int(b))] += float64(d)
+	}
+	var diffs []string
+	for _, m := range []map[string]float64{got, exp} {
+		for f := range m {
+			g, w := got[f], exp[f]
+			if math.Abs(g-w) > 1e-9*max(1, math.Abs(w)) && !slices.Contains(diffs, f) {
+				diffs = append(diffs, f)
+			}
+		}
+	}
+	slices.Sort(diffs)
+	for i, f := range diffs {
+		diffs[i] = fmt.Sprintf("counter %s: %g in Redis, %g counted from the states", f, got[f], exp[f])
+	}
+	return diffs, nil
+}
