@@ -82,3 +82,20 @@ func DecodeBinary(b []byte) (Event, error) {
 	}
 	return e, r.Done("binary event")
 }
+
+// CustomerOf returns the customer id of an event in binary form, reading
+// no further: what grouping a batch by customer needs before its events
+// are decoded where they are kept.
+func CustomerOf(b []byte) (string, error) {
+	r := bin.Reader{B: b}
+	if v := r.Byte(); v != binaryVersion {
+		return "", fmt.Errorf("decode binary event: unknown version %d", v)
+	}
+	r.Byte()
+	r.SkipString() // the event id
+	id := r.String()
+	if err := r.Err(); err != nil {
+		return "", fmt.Errorf("decode binary event: %w", err)
+	}
+	return id, nil
+}

@@ -276,3 +276,16 @@ func BenchmarkDecode(b *testing.B) {
 		}
 	}
 }
+
+func TestCustomerOf(t *testing.T) {
+	e := Event{Type: Usage, ID: "e {1}", CustomerID: "c: ü", OccurredAt: time.Date(2026, 1, 2, 3, 4, 5, 0, time.UTC), Metric: "m", Value: 2}
+	b := e.AppendBinary(nil)
+	if id, err := CustomerOf(b); err != nil || id != e.CustomerID {
+		t.Fatalf("CustomerOf: %q %v", id, err)
+	}
+	for i := range 3 + len(e.ID) + len(e.CustomerID) {
+		if _, err := CustomerOf(b[:i]); err == nil {
+			t.Fatalf("%d bytes: no error", i)
+		}
+	}
+}

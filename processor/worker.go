@@ -73,14 +73,8 @@ func (w *worker) run(ctx context.Context, joined func(bool)) error {
 	return runGroup(ctx, w.cfg.Kafka, w.cfg.Group, []string{w.cfg.InternalTopic}, w.cfg.Logger, joined, w.partition)
 }
 
-// received is one event read from the internal topic.
-type received struct {
-	e      event.Event
-	offset int64
-}
-
 // chain is where a customer's events of a batch are: the first and last
-// (indices into the batch's events) and how many.
+// (indices into the batch's messages) and how many.
 type chain struct{ first, last, n int32 }
 
 func (w *worker) partition(ctx context.Context, gen *kafka.Generation, topic string, partition int, offset int64) {
@@ -178,11 +172,11 @@ func (w *worker) step(ctx context.Context, log *slog.Logger, partition int, part
 			cache.reset()
 		}
 	}()
-	// The batch's events, and for each customer the first of its events
-	// and a chain through the rest (next), in offset order: no list per
-	// customer to grow.
-	evs := make([]received, 0, len(msgs))
-	next := make([]int32, 0, len(msgs))
+	// For each customer the first of its events in the batch and a chain
+	// through the rest (next, by message index), in offset order: no list
+	// per customer to grow, and each event is decoded once, into the
+	// customer's pending events.
+	next := make([]int32, len(msgs))
 	byCustomer := make(map[string]chain, len(msgs)/4+1)
 	for i := range msgs {
 		msg := &msgs[i]
@@ -195,18 +189,18 @@ func (w *worker) step(ctx context.Context, log *slog.Logger, partition int, part
 			m.observe(rec)
 			continue
 		}
-		e, err := event.DecodeBinary(msg.Value)
+		id, err := event.CustomerOf(msg.Value)
 		if err != nil {
 			log.Error("skipping undecodable internal event", "offset", msg.Offset, "err", err)
 			continue
 		}
-		j := int32(len(evs))
-		evs, next = append(evs, received{e, msg.Offset}), append(next, -1)
-		if ch, ok := byCustomer[e.CustomerID]; ok {
+		j := int32(i)
+		next[j] = -1
+		if ch, ok := byCustomer[id]; ok {
 			next[ch.last] = j
-			byCustomer[e.CustomerID] = chain{ch.first, j, ch.n + 1}
+			byCustomer[id] = chain{ch.first, j, ch.n + 1}
 		} else {
-			byCustomer[e.CustomerID] = chain{j, j, 1}
+			byCustomer[id] = chain{j, j, 1}
 		}
 	}
 	began := time.Now()
@@ -253,7 +247,12 @@ func (w *worker) step(ctx context.Context, log *slog.Logger, partition int, part
 		if ch, ok := byCustomer[id]; ok {
 			c.Grow(int(ch.n))
 			for j := ch.first; j >= 0; j = next[j] {
-				c.Receive(evs[j].e, evs[j].offset)
+				e, err := event.DecodeBinary(msgs[j].Value)
+				if err != nil {
+					log.Error("skipping undecodable internal event", "offset", msgs[j].Offset, "err", err)
+					continue
+				}
+				c.Receive(e, msgs[j].Offset)
 			}
 		}
 		if !wm.IsZero() {

@@ -153,6 +153,13 @@ func (r *Reader) TimeRel() time.Time {
 	return time.UnixMicro(r.Base).UTC()
 }
 
+// SkipString skips a string written by Writer.String.
+func (r *Reader) SkipString() {
+	if n := r.Count(1); r.err == nil {
+		r.B = r.B[n:]
+	}
+}
+
 // Num reads a number written by Writer.Num.
 func (r *Reader) Num() float64 {
 	v := r.Varint()
