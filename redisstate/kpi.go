@@ -32,11 +32,6 @@ type KPIFacts struct {
 	CESAt     int64
 }
 
-// KPIChange is a customer's facts before and after a batch: what differs
-// is written, as New has it (and a customer that changed its answer of a
-// kind leaves the set of its Old answer).
-type KPIChange struct{ Old, New KPIFacts }
-
 // FactsOf returns the KPI facts of c.
 func FactsOf(c *state.Customer) KPIFacts {
 	if c.Deleted {
