@@ -45,7 +45,7 @@ func New(cfg Config, store *redisstate.Store, set *rules.Set) (*Processor, error
 		return nil, err
 	}
 	p := &Processor{cfg: cfg, store: store, adm: adm}
-	p.segments.Store(&redisstate.Segments{A: redisstate.ZeroSpend + 1, B: redisstate.ZeroSpend + 1})
+	p.segments.Store(redisstate.Unranked())
 	p.engine = engine.New(set, p.segment)
 	return p, nil
 }

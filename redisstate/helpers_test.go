@@ -2,17 +2,12 @@ package redisstate
 
 import (
 	"context"
-	"strings"
 	"testing"
 
 	"github.com/redis/go-redis/v9"
 
 	"github.com/churnwatch/churnwatch/internal/redistest"
 )
-
-func contains(s, sub string) bool { return strings.Contains(s, sub) }
-
-func redisZ(score float64, member string) redis.Z { return redis.Z{Score: score, Member: member} }
 
 // started returns a store on a fresh redis-server, initialised for parts
 // internal partitions.

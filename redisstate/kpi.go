@@ -109,20 +109,17 @@ type counter struct {
 	y    int64
 }
 
+// counterKinds names the kinds of counters that carry two numbers.
+var counterKinds = map[byte]string{'l': "l", 'n': "nps", 's': "csat", 'e': "ces"}
+
 func (c counter) field() string {
 	switch c.kind {
-	case 'l':
-		return "l:" + strconv.Itoa(int(c.x)) + ":" + strconv.FormatInt(c.y, 10)
 	case 'b':
 		return "buy"
 	case 'r':
 		return "rep"
-	case 'n':
-		return "nps:" + strconv.Itoa(int(c.x)) + ":" + strconv.FormatInt(c.y, 10)
-	case 's':
-		return "csat:" + strconv.Itoa(int(c.x)) + ":" + strconv.FormatInt(c.y, 10)
 	}
-	return "ces:" + strconv.Itoa(int(c.x)) + ":" + strconv.FormatInt(c.y, 10)
+	return counterKinds[c.kind] + ":" + strconv.Itoa(int(c.x)) + ":" + strconv.FormatInt(c.y, 10)
 }
 
 // Facts counts a customer's change of facts from old to new.
@@ -209,9 +206,6 @@ func MonthOf(ms int64) int32 {
 func MonthStart(month int32) time.Time {
 	return time.Date(int(month/12), time.Month(month%12+1), 1, 0, 0, 0, 0, time.UTC)
 }
-
-// HourOf is the Unix hour of the Unix ms t.
-func HourOf(ms int64) int64 { return hourOf(ms) }
 
 // KPICounts are the KPI counters of every partition added up.
 type KPICounts struct {

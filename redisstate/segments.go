@@ -60,6 +60,10 @@ func (g *Segments) Of(spend float64) string {
 	return "C"
 }
 
+// Unranked is the ranking before any customer is ranked: every positive
+// spend is "A".
+func Unranked() *Segments { return &Segments{A: ZeroSpend + 1, B: ZeroSpend + 1} }
+
 // Segments reads the spend histograms of every partition in one pipeline
 // and ranks them.
 func (s *Store) Segments(ctx context.Context) (*Segments, error) {
@@ -86,7 +90,7 @@ func (s *Store) Segments(ctx context.Context) (*Segments, error) {
 
 // rank finds the segment boundaries of a histogram.
 func rank(hist map[int32]int64) *Segments {
-	g := &Segments{A: ZeroSpend + 1, B: ZeroSpend + 1}
+	g := Unranked()
 	var n int64
 	buckets := make([]int32, 0, len(hist))
 	for b, c := range hist {

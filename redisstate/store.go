@@ -114,7 +114,7 @@ type Partition struct {
 
 // Partition returns the writer of partition p.
 func (s *Store) Partition(p int) *Partition {
-	return &Partition{s: s, p: p, timers: newTimerCache()}
+	return &Partition{s: s, p: p}
 }
 
 // Load reads the states of ids, all owned by the partition, in one MGET

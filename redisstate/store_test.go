@@ -5,8 +5,11 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"strings"
 	"testing"
 	"time"
+
+	"github.com/redis/go-redis/v9"
 
 	"github.com/churnwatch/churnwatch/alerts"
 	"github.com/churnwatch/churnwatch/internal/redistest"
@@ -110,16 +113,16 @@ func TestInit(t *testing.T) {
 		t.Errorf("same count again: %v", err)
 	}
 	err := New(rdb, "").Init(ctx, 6)
-	if !errors.Is(err, ErrLayout) || !contains(err.Error(), "written for 4 internal partitions, the internal topic has 6") {
+	if !errors.Is(err, ErrLayout) || !strings.Contains(err.Error(), "written for 4 internal partitions, the internal topic has 6") {
 		t.Errorf("another partition count: %v", err)
 	}
 	if n, err := New(rdb, "").Partitions(ctx); n != 4 || err != nil {
 		t.Errorf("partitions %d %v", n, err)
 	}
-	if err := rdb.ZAdd(ctx, "old:{segments}:spend365", redisZ(1, "c")).Err(); err != nil {
+	if err := rdb.ZAdd(ctx, "old:{segments}:spend365", redis.Z{Score: 1, Member: "c"}).Err(); err != nil {
 		t.Fatal(err)
 	}
-	if err := New(rdb, "old").Init(ctx, 4); !errors.Is(err, ErrLayout) || !contains(err.Error(), "earlier churnwatch") {
+	if err := New(rdb, "old").Init(ctx, 4); !errors.Is(err, ErrLayout) || !strings.Contains(err.Error(), "earlier churnwatch") {
 		t.Errorf("earlier layout: %v", err)
 	}
 }

@@ -35,8 +35,8 @@ type Due struct {
 
 const hourMS = int64(time.Hour / time.Millisecond)
 
-// hourOf is the Unix hour of ms.
-func hourOf(ms int64) int64 {
+// HourOf is the Unix hour of the Unix ms t.
+func HourOf(ms int64) int64 {
 	h := ms / hourMS
 	if ms < 0 && ms%hourMS != 0 {
 		h--
@@ -54,8 +54,6 @@ type timerCache struct {
 	buckets map[int64]map[string]int64 // read buckets: customer id → due
 	dirty   map[int64]bool             // index entries Redis holds below their exact value
 }
-
-func newTimerCache() timerCache { return timerCache{} }
 
 func (t *timerCache) reset() { *t = timerCache{} }
 
@@ -119,11 +117,16 @@ func (pt *Partition) Due(ctx context.Context, at time.Time, limit int) ([]Due, e
 			}
 		}
 	}
-	slices.SortFunc(out, func(a, b Due) int { return cmp.Or(cmp.Compare(a.At, b.At), cmp.Compare(a.ID, b.ID)) })
+	sortDue(out)
 	if len(out) > limit {
 		out = out[:limit]
 	}
 	return out, nil
+}
+
+// sortDue orders timers earliest first, by customer id within an instant.
+func sortDue(ds []Due) {
+	slices.SortFunc(ds, func(a, b Due) int { return cmp.Or(cmp.Compare(a.At, b.At), cmp.Compare(a.ID, b.ID)) })
 }
 
 // earliest is the earliest due time in b; false when b is empty.
@@ -187,7 +190,7 @@ func (t *timerCache) write(ctx context.Context, tx redis.Pipeliner, k keys, p in
 		if m.Old == m.New {
 			continue
 		}
-		oh, nh := hourOf(m.Old), hourOf(m.New)
+		oh, nh := HourOf(m.Old), HourOf(m.New)
 		if m.Old != 0 && (m.New == 0 || oh != nh) {
 			b := at(oh)
 			b.del = append(b.del, m.ID)
@@ -303,7 +306,7 @@ func (s *Store) Due(ctx context.Context, partition int, t time.Time, limit int) 
 			due = append(due, Due{id, at})
 		}
 	}
-	slices.SortFunc(due, func(a, b Due) int { return cmp.Or(cmp.Compare(a.At, b.At), cmp.Compare(a.ID, b.ID)) })
+	sortDue(due)
 	ids := make([]string, 0, min(len(due), limit))
 	for i := 0; i < len(due) && i < limit; i++ {
 		ids = append(ids, due[i].ID)

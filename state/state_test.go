@@ -122,19 +122,7 @@ func TestWindows(t *testing.T) {
 }
 
 func TestPruneAndCodec(t *testing.T) {
-	c := New("c {1}: x")
-	p := ev("p", event.Purchase, t0)
-	p.Amount = 12.75
-	prof := ev("c", event.Customer, t0)
-	prof.Tier, prof.HasTier, prof.SignedUpAt, prof.Attributes = "vip", true, t0.Add(-Day), map[string]string{"plan": "pro"}
-	tk := ev("t", event.SupportTicket, t0)
-	tk.TicketID, tk.Status, tk.CSAT = "tk", event.Opened, 2
-	u := ev("u", event.Usage, t0)
-	u.Metric, u.Value = "sessions", 3
-	applyAll(c, p, prof, tk, u)
-	c.Receive(ev("later", event.Usage, t0.Add(Day)), 10)
-	c.Active = []Active{{Rule: "r", Since: t0, AlertID: "id"}}
-	c.Risk, c.Reasons, c.Segment, c.Deadline = 45, []string{"x"}, "A", t0.Add(Day)
+	c := richState()
 	back, err := Unmarshal(c.ID, c.AppendBinary(nil))
 	if err != nil {
 		t.Fatal(err)
