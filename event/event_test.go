@@ -1,6 +1,7 @@
 package event
 
 import (
+	"bytes"
 	"errors"
 	"math"
 	"reflect"
@@ -58,7 +59,7 @@ func TestDecodeValid(t *testing.T) {
 			if !reflect.DeepEqual(got, tt.want) {
 				t.Fatalf("got  %+v\nwant %+v", got, tt.want)
 			}
-			back, err := DecodeBinary(got.AppendBinary(nil))
+			back, err := DecodeBinary(got.AppendBinary(nil, Origin{Prev: -1}))
 			if err != nil {
 				t.Fatalf("DecodeBinary: %v", err)
 			}
@@ -163,7 +164,7 @@ func TestDecodeInvalid(t *testing.T) {
 
 func TestDecodeBinaryCorrupt(t *testing.T) {
 	e := Event{ID: "e", CustomerID: "c", OccurredAt: now, Type: Customer, Attributes: map[string]string{"a": "b"}}
-	b := e.AppendBinary(nil)
+	b := e.AppendBinary(nil, Origin{Prev: -1})
 	for i := range len(b) {
 		if _, err := DecodeBinary(b[:i]); err == nil {
 			t.Fatalf("truncated to %d bytes: no error", i)
@@ -197,7 +198,7 @@ func FuzzDecode(f *testing.F) {
 		if msg := invalid(&e); msg != "" {
 			t.Fatalf("accepted %+v: %s", e, msg)
 		}
-		back, err := DecodeBinary(e.AppendBinary(nil))
+		back, err := DecodeBinary(e.AppendBinary(nil, Origin{Prev: -1}))
 		if err != nil || !reflect.DeepEqual(back, e) {
 			t.Fatalf("binary round trip of %+v: %+v, %v", e, back, err)
 		}
@@ -241,15 +242,15 @@ func invalid(e *Event) string {
 
 func FuzzDecodeBinary(f *testing.F) {
 	e := Event{ID: "e", CustomerID: "c", OccurredAt: now, Type: Customer, Tier: "vip", HasTier: true, Attributes: map[string]string{"a": "b"}}
-	f.Add(e.AppendBinary(nil))
+	f.Add(e.AppendBinary(nil, Origin{Prev: -1}))
 	e = Event{ID: "e", CustomerID: "c", OccurredAt: now, Type: Purchase, Amount: 3.25}
-	f.Add(e.AppendBinary(nil))
+	f.Add(e.AppendBinary(nil, Origin{Prev: -1}))
 	f.Fuzz(func(t *testing.T, data []byte) {
 		e, err := DecodeBinary(data)
 		if err != nil {
 			return
 		}
-		again, err := DecodeBinary(e.AppendBinary(nil))
+		again, err := DecodeBinary(e.AppendBinary(nil, Origin{Prev: -1}))
 		if err != nil || !sameEvent(again, e) {
 			t.Fatalf("re-encode of %+v: %+v, %v", e, again, err)
 		}
@@ -277,15 +278,39 @@ func BenchmarkDecode(b *testing.B) {
 	}
 }
 
-func TestCustomerOf(t *testing.T) {
+func TestPeek(t *testing.T) {
 	e := Event{Type: Usage, ID: "e {1}", CustomerID: "c: ü", OccurredAt: time.Date(2026, 1, 2, 3, 4, 5, 0, time.UTC), Metric: "m", Value: 2}
-	b := e.AppendBinary(nil)
-	if id, err := CustomerOf(b); err != nil || id != e.CustomerID {
-		t.Fatalf("CustomerOf: %q %v", id, err)
+	o := Origin{Source: SourceKey("usage", [16]byte{1, 2}, 7), Offset: 1 << 40, Prev: 1<<40 - 1000}
+	first := Origin{Source: o.Source, Offset: 5, Prev: -1}
+	for _, o := range []Origin{first, o} {
+		if got, id, err := Peek(e.AppendBinary(nil, o)); err != nil || id != e.CustomerID || got != o {
+			t.Fatalf("Peek: %v %q %v, want %v", got, id, err, o)
+		}
 	}
-	for i := range 3 + len(e.ID) + len(e.CustomerID) {
-		if _, err := CustomerOf(b[:i]); err == nil {
+	b := e.AppendBinary(nil, o)
+	for i := range bytes.Index(b, []byte(e.CustomerID)) + len(e.CustomerID) {
+		if _, _, err := Peek(b[:i]); err == nil {
 			t.Fatalf("%d bytes: no error", i)
+		}
+	}
+	// A record of version 1, from before origins: the same without them.
+	v1 := append([]byte{1}, e.AppendBinary(nil, Origin{Prev: -1})[4:]...)
+	if got, id, err := Peek(v1); err != nil || id != e.CustomerID || got != (Origin{Prev: -1}) {
+		t.Fatalf("Peek of version 1: %v %q %v", got, id, err)
+	}
+	if back, err := DecodeBinary(v1); err != nil || !reflect.DeepEqual(back, e) {
+		t.Fatalf("DecodeBinary of version 1: %+v %v", back, err)
+	}
+}
+
+func TestSourceKey(t *testing.T) {
+	a := SourceKey("usage", [16]byte{}, 3)
+	if a>>32 != 3 || uint32(a) == 0 {
+		t.Fatalf("SourceKey = %x: want partition 3 above a non-zero hash", a)
+	}
+	for _, b := range []uint64{SourceKey("usage", [16]byte{}, 4), SourceKey("usage", [16]byte{9}, 3), SourceKey("purchases", [16]byte{}, 3)} {
+		if b == a {
+			t.Fatalf("%x names two source partitions", a)
 		}
 	}
 }

@@ -21,6 +21,7 @@ type Set struct {
 	BatchSeconds    *prometheus.HistogramVec // stage
 	WatermarkDelay  *prometheus.GaugeVec     // partition (internal): wall clock − watermark, seconds
 	TimersFired     prometheus.Counter
+	InternalDropped *prometheus.CounterVec // reason (forwarded-again, overtook-failed-write)
 	Errors          *prometheus.CounterVec // operation
 	StatesWritten   prometheus.Counter
 	EventToAlertLag prometheus.Histogram // wall clock at production − alert time, seconds (live only is meaningful)
@@ -60,6 +61,9 @@ func New() *Set {
 		TimersFired: prometheus.NewCounter(prometheus.CounterOpts{
 			Name: "churnwatch_timers_fired_total", Help: "Customers advanced because a timer was due.",
 		}),
+		InternalDropped: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "churnwatch_internal_dropped_total", Help: "Internal events the state stage dropped by their origin: forwarded-again (its source offset was applied before) or overtook-failed-write (an earlier event of its source partition is missing; the write that failed is retried and brings both).",
+		}, []string{"reason"}),
 		Errors: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "churnwatch_errors_total", Help: "Failed operations against Kafka or Redis, by operation (each is retried).",
 		}, []string{"operation"}),
@@ -96,7 +100,7 @@ func New() *Set {
 		}, []string{"partition"}),
 	}
 	s.Registry.MustRegister(s.EventsIn, s.DeadLetters, s.Alerts, s.BatchSeconds, s.WatermarkDelay,
-		s.TimersFired, s.Errors, s.StatesWritten, s.EventToAlertLag,
+		s.TimersFired, s.InternalDropped, s.Errors, s.StatesWritten, s.EventToAlertLag,
 		s.WebhookAttempts, s.WebhookSuppressed, s.WebhookPending, s.WebhookDead, s.WebhookHeld,
 		s.ConsumerLag, s.SourceStalled, s.TimersPending,
 		collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))

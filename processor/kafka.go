@@ -80,9 +80,11 @@ func newWriter(conn kafkaconn.Conn, topic string, balancer kafka.Balancer) *kafk
 func summarize(err error) error { return kafkaconn.WriteError(err) }
 
 // internalBalancer places events by key (customer id) with
-// state.Partition and sends a watermark record to the partition its header
-// names.
-type internalBalancer struct{}
+// state.Partition over n partitions, the count of the Redis layout (the
+// source stage chains each event to the one it sent before to the same
+// partition, so both must agree), and sends a watermark record to the
+// partition its header names.
+type internalBalancer struct{ n int }
 
 func (b *internalBalancer) Balance(m kafka.Message, partitions ...int) int {
 	for _, h := range m.Headers {
@@ -92,7 +94,12 @@ func (b *internalBalancer) Balance(m kafka.Message, partitions ...int) int {
 			}
 		}
 	}
-	return partitions[state.Partition(m.Key, len(partitions))]
+	if p := state.Partition(m.Key, b.n); p < len(partitions) {
+		return partitions[p]
+	}
+	// Fewer partitions than the layout's: metadata not yet complete. The
+	// write then fails and is retried whole.
+	return -1
 }
 
 // newReader reads one partition from offset (an absolute offset or

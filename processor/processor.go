@@ -120,10 +120,11 @@ func (p *Processor) Run(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
-	if err := p.store.Init(ctx, int(parts[p.cfg.InternalTopic])); err != nil {
+	n := int(parts[p.cfg.InternalTopic])
+	if err := p.store.Init(ctx, n); err != nil {
 		return fmt.Errorf("internal topic %s: %w", p.cfg.InternalTopic, err)
 	}
-	rp := newRepartitioner(&p.cfg, p.adm)
+	rp := newRepartitioner(&p.cfg, p.adm, n)
 	defer rp.close()
 	w := &worker{cfg: &p.cfg, store: p.store, engine: p.engine, alerts: newSizedWriter(p.cfg.Kafka, p.cfg.AlertsTopic, nil)}
 	defer w.alerts.Close()

@@ -16,6 +16,7 @@ import (
 	"github.com/churnwatch/churnwatch/event"
 	"github.com/churnwatch/churnwatch/internal/backoff"
 	"github.com/churnwatch/churnwatch/internal/kafkaconn"
+	"github.com/churnwatch/churnwatch/state"
 	"github.com/churnwatch/churnwatch/topics"
 )
 
@@ -49,17 +50,22 @@ type repartitioner struct {
 	marks *kafka.Writer
 	dlq   *kafka.Writer
 
+	// parts is the internal topic's partition count, the one of the
+	// Redis layout: events are placed by state.Partition over it.
+	parts int
+
 	mu       sync.Mutex
 	assigned map[source]*progress
 }
 
-func newRepartitioner(cfg *Config, adm *topics.Admin) *repartitioner {
+func newRepartitioner(cfg *Config, adm *topics.Admin, internalPartitions int) *repartitioner {
 	return &repartitioner{
 		cfg:      cfg,
 		adm:      adm,
-		internal: newSizedWriter(cfg.Kafka, cfg.InternalTopic, &internalBalancer{}),
+		internal: newSizedWriter(cfg.Kafka, cfg.InternalTopic, &internalBalancer{internalPartitions}),
 		marks:    newMarksWriter(cfg.Kafka, cfg.InternalTopic),
 		dlq:      newDLQWriter(cfg.Kafka, cfg.DLQTopic),
+		parts:    internalPartitions,
 		assigned: make(map[source]*progress),
 	}
 }
@@ -79,6 +85,28 @@ func (r *repartitioner) sourceTopics() []string {
 	return ts
 }
 
+// sourceKey returns the event.SourceKey of a source partition, from the
+// topic's current id. Two source topics whose keys collide would have the
+// events of one taken for duplicates of the other's: that is refused (it
+// stops when either topic is created again, with a new id).
+func (r *repartitioner) sourceKey(ctx context.Context, topic string, partition int32) (uint64, error) {
+	ids, err := r.adm.IDs(ctx, r.sourceTopics()...)
+	if err != nil {
+		return 0, err
+	}
+	id, ok := ids[topic]
+	if !ok {
+		return 0, fmt.Errorf("source topic %s not found", topic)
+	}
+	key := event.SourceKey(topic, id, partition)
+	for t, other := range ids {
+		if t != topic && uint32(event.SourceKey(t, other, partition)) == uint32(key) {
+			return 0, fmt.Errorf("source topics %s and %s have the same origin hash: create either again", topic, t)
+		}
+	}
+	return key, nil
+}
+
 // run consumes the source topics until ctx ends.
 func (r *repartitioner) run(ctx context.Context, joined func(bool)) error {
 	return runGroup(ctx, r.cfg.Kafka, r.cfg.Group+"-source", r.sourceTopics(), r.cfg.Logger, joined, r.partition)
@@ -88,6 +116,13 @@ func (r *repartitioner) partition(ctx context.Context, gen *kafka.Generation, to
 	log := r.cfg.Logger.With("topic", topic, "partition", partition)
 	src := source{topic, int32(partition)}
 	p := &progress{next: offset}
+	var key uint64
+	if err := backoff.Retry(ctx, log, r.cfg.Metrics.Errors, "read topic id", func() (err error) {
+		key, err = r.sourceKey(ctx, topic, int32(partition))
+		return err
+	}); err != nil {
+		return
+	}
 	if offset < 0 {
 		if err := backoff.Retry(ctx, log, r.cfg.Metrics.Errors, "read start offset", func() error {
 			so, err := r.adm.StartOffsets(ctx, topic)
@@ -124,6 +159,12 @@ func (r *repartitioner) partition(ctx context.Context, gen *kafka.Generation, to
 	batchTime := m.BatchSeconds.WithLabelValues("source")
 	cm := newCommitter(gen, topic, partition, r.cfg.CommitInterval)
 	defer cm.leave(ctx, r.cfg.DrainTimeout, log)
+	// prev[i] is the offset of the event this session last sent to
+	// internal partition i (event.Origin.Prev).
+	prev := make([]int64, r.parts)
+	for i := range prev {
+		prev[i] = -1
+	}
 	for {
 		if !r.waitTurn(ctx, p) {
 			return
@@ -169,7 +210,9 @@ func (r *repartitioner) partition(ctx context.Context, gen *kafka.Generation, to
 			start := len(arena)
 			arena = append(arena, e.CustomerID...)
 			mid := len(arena)
-			arena = e.AppendBinary(arena)
+			to := state.Partition(e.CustomerID, r.parts)
+			arena = e.AppendBinary(arena, event.Origin{Source: key, Offset: msg.Offset, Prev: prev[to]})
+			prev[to] = msg.Offset
 			out = append(out, kafka.Message{Key: arena[start:mid:mid], Value: arena[mid:len(arena):len(arena)]})
 		}
 		// The batch is forwarded and committed even when ctx ends meanwhile,
@@ -418,22 +461,13 @@ func (r *repartitioner) publishMarks(ctx context.Context, internalPartitions int
 func (r *repartitioner) markLoop(ctx context.Context) error {
 	t := time.NewTicker(r.cfg.MarkInterval)
 	defer t.Stop()
-	var parts int
 	for {
 		select {
 		case <-ctx.Done():
 			return nil
 		case <-t.C:
 		}
-		if parts == 0 {
-			n, err := r.adm.Partitions(ctx, r.cfg.InternalTopic)
-			if err != nil {
-				r.cfg.Logger.Warn("read internal topic partitions", "err", err)
-				continue
-			}
-			parts = int(n[r.cfg.InternalTopic])
-		}
-		if err := r.publishMarks(ctx, parts); err != nil && ctx.Err() == nil {
+		if err := r.publishMarks(ctx, r.parts); err != nil && ctx.Err() == nil {
 			r.cfg.Logger.Warn("watermark marks not published", "err", err)
 		}
 	}

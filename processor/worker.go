@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"maps"
 	"strconv"
 	"time"
 
@@ -81,16 +82,30 @@ func (w *worker) partition(ctx context.Context, gen *kafka.Generation, topic str
 	log := w.cfg.Logger.With("stage", "state", "partition", partition)
 	w.owned.set(partition, true)
 	defer w.owned.set(partition, false)
-	m := marks{Topics: map[string]int32{}, Marks: map[source]time.Time{}}
+	m := newMarks()
+	stored := false // a watermark record was in Redis
 	if err := backoff.Retry(ctx, log, w.cfg.Metrics.Errors, "read watermark", func() error {
 		b, err := w.store.Watermark(ctx, partition)
 		if err != nil || b == nil {
 			return err
 		}
+		stored = true
 		m, err = decodeMarks(b)
 		return err
 	}); err != nil {
 		return
+	}
+	if stored && offset > m.Next && m.Next > 0 || !stored && offset > 0 {
+		// Redis holds less than was committed: it lost writes it had
+		// acknowledged (a snapshot restored, a replica promoted, a flush).
+		log.Error("Redis is behind the committed offset of the internal topic: state lost acknowledged writes",
+			"committed", offset, "redis", m.Next)
+		m.loose = true
+	}
+	if !stored {
+		// Nothing is known of the forwarding sessions whose events are
+		// read from here on.
+		m.loose = true
 	}
 	rd, err := newReader(w.cfg.Kafka, topic, partition, offset)
 	if err != nil {
@@ -167,9 +182,11 @@ func (w *worker) partition(ctx context.Context, gen *kafka.Generation, topic str
 // past them. It may run again on the same batch after a failure: everything
 // it writes is idempotent.
 func (w *worker) step(ctx context.Context, log *slog.Logger, partition int, part *redisstate.Partition, m *marks, cache *stateCache, msgs []kafka.Message, slack time.Duration) (more bool, err error) {
+	applied, synced := maps.Clone(m.Applied), maps.Clone(m.synced) // to restore should the step fail
 	defer func() {
 		if err != nil {
 			cache.reset()
+			m.Applied, m.synced = applied, synced
 		}
 	}()
 	// For each customer the first of its events in the batch and a chain
@@ -177,6 +194,7 @@ func (w *worker) step(ctx context.Context, log *slog.Logger, partition int, part
 	// per customer to grow, and each event is decoded once, into the
 	// customer's pending events.
 	next := make([]int32, len(msgs))
+	var dropped map[string]int // internal events not taken, by why (marks.accept)
 	byCustomer := make(map[string]chain, len(msgs)/4+1)
 	for i := range msgs {
 		msg := &msgs[i]
@@ -189,9 +207,16 @@ func (w *worker) step(ctx context.Context, log *slog.Logger, partition int, part
 			m.observe(rec)
 			continue
 		}
-		id, err := event.CustomerOf(msg.Value)
+		o, id, err := event.Peek(msg.Value)
 		if err != nil {
 			log.Error("skipping undecodable internal event", "offset", msg.Offset, "err", err)
+			continue
+		}
+		if why, ok := m.accept(o); !ok {
+			if dropped == nil {
+				dropped = map[string]int{}
+			}
+			dropped[why]++
 			continue
 		}
 		j := int32(i)
@@ -202,6 +227,9 @@ func (w *worker) step(ctx context.Context, log *slog.Logger, partition int, part
 		} else {
 			byCustomer[id] = chain{j, j, 1}
 		}
+	}
+	if len(msgs) > 0 {
+		m.Next = msgs[len(msgs)-1].Offset + 1
 	}
 	began := time.Now()
 	wm := m.watermark(w.cfg.Lateness)
@@ -286,6 +314,9 @@ func (w *worker) step(ctx context.Context, log *slog.Logger, partition int, part
 	}
 	mt := w.cfg.Metrics
 	mt.StatesWritten.Add(float64(len(batch.States)))
+	for why, n := range dropped {
+		mt.InternalDropped.WithLabelValues(why).Add(float64(n))
+	}
 	wall := w.cfg.Now()
 	for _, a := range batch.Alerts {
 		mt.Alerts.WithLabelValues(a.Rule, string(a.Status)).Inc()

@@ -104,7 +104,7 @@ func (c *Customer) AppendBinary(b []byte) []byte {
 	for i := range c.Pending {
 		n := len(w.B)
 		w.B = append(w.B, 0, 0, 0) // room for a small length prefix
-		w.B = c.Pending[i].AppendBinary(w.B)
+		w.B = c.Pending[i].AppendBinary(w.B, event.Origin{Prev: -1})
 		w.B = putLen(w.B, n, len(w.B)-n-3)
 	}
 	w.Uvarint(uint64(len(c.Seen)))

@@ -127,13 +127,25 @@ func sortedKeys(m map[string]*string) []string {
 }
 
 // Partitions returns the partition count of each existing topic of names.
-func (a *Admin) Partitions(ctx context.Context, names ...string) (_ map[string]int32, err error) {
+func (a *Admin) Partitions(ctx context.Context, names ...string) (map[string]int32, error) {
+	return describe(a, ctx, names, func(d kadm.TopicDetail) int32 { return int32(len(d.Partitions)) })
+}
+
+// IDs returns the topic id of each existing topic of names: all zeros when
+// the broker has none (before Kafka 2.8). A topic deleted and created again
+// under its name gets a new id.
+func (a *Admin) IDs(ctx context.Context, names ...string) (map[string][16]byte, error) {
+	return describe(a, ctx, names, func(d kadm.TopicDetail) [16]byte { return d.ID })
+}
+
+// describe lists topics and returns what of maps out of each that exists.
+func describe[V any](a *Admin, ctx context.Context, names []string, of func(kadm.TopicDetail) V) (_ map[string]V, err error) {
 	defer func() { err = kafkaconn.Explain(err) }()
 	md, err := a.adm.ListTopics(ctx, names...)
 	if err != nil {
 		return nil, fmt.Errorf("list topics %s: %w", strings.Join(names, ","), err)
 	}
-	out := make(map[string]int32, len(md))
+	out := make(map[string]V, len(md))
 	for _, d := range md {
 		if d.Err != nil {
 			if errors.Is(d.Err, kerr.UnknownTopicOrPartition) {
@@ -141,7 +153,7 @@ func (a *Admin) Partitions(ctx context.Context, names ...string) (_ map[string]i
 			}
 			return nil, fmt.Errorf("topic %s: %w", d.Topic, d.Err)
 		}
-		out[d.Topic] = int32(len(d.Partitions))
+		out[d.Topic] = of(d)
 	}
 	return out, nil
 }

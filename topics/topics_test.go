@@ -66,6 +66,10 @@ func TestEnsureAndLag(t *testing.T) {
 	if n, err := adm.Partitions(ctx, "a", "b", "missing"); err != nil || n["a"] != 3 || n["b"] != 1 {
 		t.Fatalf("partitions %v %v", n, err)
 	}
+	ids, err := adm.IDs(ctx, "a", "b", "missing")
+	if err != nil || len(ids) != 2 || ids["a"] == ([16]byte{}) || ids["a"] == ids["b"] {
+		t.Fatalf("topic ids %v %v: want two distinct ids", ids, err)
+	}
 }
 
 // TestOpenSecured: the admin client connects with TLS and SASL, and a wrong
