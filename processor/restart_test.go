@@ -15,6 +15,7 @@ import (
 
 	"github.com/prometheus/client_golang/prometheus/testutil"
 	"github.com/redis/go-redis/v9"
+	"github.com/segmentio/kafka-go"
 	"github.com/twmb/franz-go/pkg/kadm"
 	"github.com/twmb/franz-go/pkg/kfake"
 	"github.com/twmb/franz-go/pkg/kgo"
@@ -408,5 +409,65 @@ func (e *env) waitCaughtUp(timeout time.Duration) {
 			e.t.Fatalf("still %d records behind after %s", behind, timeout)
 		}
 		time.Sleep(50 * time.Millisecond)
+	}
+}
+
+// TestPartlyFailedWriteAppliesInOrder writes internal events the way a
+// source stage does when a write of two batches to one partition failed in
+// its first batch only, and then retried the whole write: the second batch
+// arrives first, then both; and then as a restarted one does, forwarding
+// again from its last commit. The events are 100 days old, long past the
+// event ids a state remembers, so only their origins can tell. Each is
+// applied once, none is lost, and the overtaking ones are counted.
+func TestPartlyFailedWriteAppliesInOrder(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t, end)
+	r := e.start()
+	e.waitWatermark(end.Add(-10*time.Minute), time.Minute) // a watermark record exists: the chain is strict
+	const customer = "cust-chained"
+	src := event.SourceKey("elsewhere", [16]byte{1}, 0)
+	at := end.Add(-100 * day)
+	rec := func(offset, prev int64) kafka.Message {
+		ev := event.Event{Type: event.Purchase, ID: fmt.Sprintf("p%d", offset), CustomerID: customer,
+			OccurredAt: at.Add(time.Duration(offset) * time.Hour), Amount: 10}
+		return kafka.Message{Key: []byte(customer), Value: ev.AppendBinary(nil, event.Origin{Source: src, Offset: offset, Prev: prev})}
+	}
+	w := &kafka.Writer{Addr: kafka.TCP(e.brokers...), Topic: "churnwatch-events", Balancer: &internalBalancer{e.cfg.InternalPartitions},
+		RequiredAcks: kafka.RequireAll, BatchTimeout: time.Millisecond, Transport: &kafka.Transport{}}
+	defer w.Close()
+	ctx := context.Background()
+	for _, call := range [][]kafka.Message{
+		{rec(30, 20), rec(40, 30)},                           // the first attempt: its batch of 10 and 20 failed
+		{rec(10, -1), rec(20, 10), rec(30, 20), rec(40, 30)}, // the retry
+		{rec(50, 40)},              // the next write
+		{rec(50, 40), rec(60, 50)}, // forwarded again after a restart, and the next
+	} {
+		if err := w.WriteMessages(ctx, call...); err != nil {
+			t.Fatal(err)
+		}
+	}
+	deadline := time.Now().Add(30 * time.Second)
+	for {
+		c, err := e.store.Customer(ctx, customer)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if c != nil && c.Purchases.Last.Equal(at.Add(60*time.Hour)) {
+			if c.Purchases.Count != 6 || c.Purchases.Total != 60 {
+				t.Fatalf("purchases %d, total %g: want each of the 6 once", c.Purchases.Count, c.Purchases.Total)
+			}
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("the last purchase did not arrive: %+v", c)
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	m := r.p.Metrics()
+	if got := testutil.ToFloat64(m.InternalDropped.WithLabelValues(overtook)); got != 2 {
+		t.Errorf("%s: %g dropped, want 2", overtook, got)
+	}
+	if got := testutil.ToFloat64(m.InternalDropped.WithLabelValues(forwardedAgain)); got != 1 {
+		t.Errorf("%s: %g dropped, want 1", forwardedAgain, got)
 	}
 }

@@ -102,11 +102,11 @@ func (w *worker) partition(ctx context.Context, gen *kafka.Generation, topic str
 			"committed", offset, "redis", m.Next)
 		m.loose = true
 	}
-	if !stored {
-		// Nothing is known of the forwarding sessions whose events are
-		// read from here on.
-		m.loose = true
-	}
+	// Without a record nothing is known of the forwarding sessions whose
+	// events are read from here on, unless the partition is read from
+	// its very first offset: every session's chain then starts in it.
+	fromStart := !stored && offset < 0
+	m.loose = m.loose || !stored
 	rd, err := newReader(w.cfg.Kafka, topic, partition, offset)
 	if err != nil {
 		log.Error("open reader", "err", err)
@@ -146,6 +146,9 @@ func (w *worker) partition(ctx context.Context, gen *kafka.Generation, topic str
 				return
 			}
 			continue
+		}
+		if fromStart && len(buf) > 0 {
+			fromStart, m.loose = false, buf[0].Offset != 0
 		}
 		// A batch that was fetched is finished and committed even when ctx
 		// ends meanwhile (shutdown, revocation), within DrainTimeout.
