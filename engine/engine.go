@@ -47,7 +47,7 @@ func (e *Engine) Advance(c *state.Customer, to time.Time, emit func(alerts.Alert
 	var errs []error
 	sc := scratchPool.Get().(*scratch)
 	defer scratchPool.Put(sc)
-	sc.evaluated, sc.stale, sc.staleEdges = false, rules.AllVars, rules.AllVars
+	sc.stale, sc.staleEdges = rules.AllVars, rules.AllVars
 	pending := c.Pending
 	for {
 		due, edges := e.nextTimer(c, sc)
@@ -91,12 +91,6 @@ func (e *Engine) Advance(c *state.Customer, to time.Time, emit func(alerts.Alert
 		default:
 			if to.After(c.AsOf) {
 				c.AsOf = to
-				sc.evaluated = true // reasons are worded as of AsOf
-			}
-			if sc.evaluated {
-				if err := e.explain(c, sc); err != nil {
-					errs = append(errs, err)
-				}
 			}
 			c.Prune()
 			c.Pending = keepPending(pending, c.Pending)
@@ -233,7 +227,6 @@ type scratch struct {
 	results    []rules.Result
 	holding    []*rules.Rule
 	scored     []rules.Scored
-	evaluated  bool // since the Advance began
 }
 
 var scratchPool = sync.Pool{New: func() any { return new(scratch) }}
@@ -314,7 +307,6 @@ func (e *Engine) evaluate(c *state.Customer, sc *scratch, st step, emit func(ale
 	}
 	c.Deadline = deadline
 	c.Risk = rules.Risk(holding)
-	sc.evaluated = true
 	for i, r := range e.rules.Rules {
 		res := results[i]
 		j := activeIndex(c, r.ID)
@@ -338,13 +330,15 @@ func (e *Engine) evaluate(c *state.Customer, sc *scratch, st step, emit func(ale
 	return errs
 }
 
-// explain sets the state's risk reasons: those of the rules holding now,
-// worded as of c.AsOf.
-func (e *Engine) explain(c *state.Customer, sc *scratch) error {
-	c.Reasons = nil
+// Explain returns the reasons of c's risk score: those of the rules
+// holding, worded as of c.AsOf, most weighty first. They are a function of
+// the state, so a state does not keep them: they are worded when read.
+func (e *Engine) Explain(c *state.Customer) ([]string, error) {
 	if c.Deleted || len(c.Active) == 0 {
-		return nil
+		return nil, nil
 	}
+	sc := scratchPool.Get().(*scratch)
+	defer scratchPool.Put(sc)
 	v := &sc.view
 	c.ViewInto(v)
 	var (
@@ -362,8 +356,8 @@ func (e *Engine) explain(c *state.Customer, sc *scratch) error {
 		}
 		holding = append(holding, rules.Scored{Rule: r, Reasons: reasons})
 	}
-	_, c.Reasons = rules.Score(holding)
-	return errors.Join(errs...)
+	_, reasons := rules.Score(holding)
+	return reasons, errors.Join(errs...)
 }
 
 // resolveAll ends every open episode of an erased customer, carrying no

@@ -169,7 +169,11 @@ func (p *Processor) Customer(ctx context.Context, id string) ([]byte, error) {
 	if err != nil || c == nil || c.Deleted {
 		return nil, err
 	}
-	return customerJSON(c)
+	reasons, err := p.engine.Explain(c)
+	if err != nil {
+		p.cfg.Logger.Warn("risk reasons not worded", "customer", id, "err", err)
+	}
+	return customerJSON(c, reasons)
 }
 
 // Alerts lists the indexed alerts of status ("firing" or "resolved"),

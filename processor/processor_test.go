@@ -294,6 +294,10 @@ func normalize(c *state.Customer) string {
 	if len(active) == 0 {
 		active = nil
 	}
+	reasons, err := engine.New(rules.Builtin(), nil).Explain(c)
+	if err != nil {
+		panic(err)
+	}
 	b, err := json.Marshal(struct {
 		View    any
 		Active  []state.Active
@@ -301,7 +305,7 @@ func normalize(c *state.Customer) string {
 		Reasons []string
 		Pending int
 		Seen    int
-	}{*v, active, c.Risk, c.Reasons, len(c.Pending), len(c.Seen)})
+	}{*v, active, c.Risk, reasons, len(c.Pending), len(c.Seen)})
 	if err != nil {
 		panic(err)
 	}

@@ -2,12 +2,14 @@ package processor
 
 import (
 	"context"
+	"encoding/json"
 	"fmt"
 	"io"
 	"log/slog"
 	"net/http"
 	"net/http/httptest"
 	"os"
+	"reflect"
 	"strings"
 	"syscall"
 	"testing"
@@ -21,11 +23,13 @@ import (
 	"github.com/twmb/franz-go/pkg/kgo"
 
 	"github.com/churnwatch/churnwatch/admin"
+	"github.com/churnwatch/churnwatch/engine"
 	"github.com/churnwatch/churnwatch/event"
 	"github.com/churnwatch/churnwatch/internal/localredis"
 	"github.com/churnwatch/churnwatch/internal/redistest"
 	"github.com/churnwatch/churnwatch/internal/syncbuf"
 	"github.com/churnwatch/churnwatch/redisstate"
+	"github.com/churnwatch/churnwatch/rules"
 	"github.com/churnwatch/churnwatch/topics"
 )
 
@@ -362,9 +366,28 @@ func TestSourceRewindAppliesNothingTwice(t *testing.T) {
 	r.stop(t)
 
 	e.rewindSource()
-	e.start()
+	r = e.start()
 	e.waitCaughtUp(time.Minute)
 	e.matchesOracle(t, msgs, final, "after the source was forwarded again")
+
+	// The admin API words the risk reasons of the lapsed VIP, which states
+	// do not keep, as the rules do.
+	b, err := r.p.Customer(context.Background(), "lapsed")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var got struct {
+		Risk    int      `json:"risk_score"`
+		Reasons []string `json:"reasons"`
+	}
+	if err := json.Unmarshal(b, &got); err != nil {
+		t.Fatal(err)
+	}
+	_, states := oracle(t, msgs, final)
+	want, err := engine.New(rules.Builtin(), nil).Explain(states["lapsed"])
+	if err != nil || len(want) == 0 || got.Risk == 0 || !reflect.DeepEqual(got.Reasons, want) {
+		t.Fatalf("customer API: risk %d, reasons %q; want the offline engine's %q (%v)", got.Risk, got.Reasons, want, err)
+	}
 }
 
 // rewindSource commits the start of every source partition for the source

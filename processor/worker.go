@@ -381,8 +381,9 @@ func isMark(m *kafka.Message) bool {
 	return false
 }
 
-// customerJSON is the admin API's view of a customer.
-func customerJSON(c *state.Customer) ([]byte, error) {
+// customerJSON is the admin API's view of a customer, with the reasons of
+// its risk score.
+func customerJSON(c *state.Customer, reasons []string) ([]byte, error) {
 	v := c.View()
 	type active struct {
 		Rule    string    `json:"rule"`
@@ -397,7 +398,7 @@ func customerJSON(c *state.Customer) ([]byte, error) {
 		"customer_id": c.ID, "as_of": c.AsOf, "first_seen": c.FirstSeen,
 		"profile": v.Customer, "purchases": v.Purchases, "tickets": v.Tickets,
 		"usage": v.Usage, "feedback": v.Feedback, "segment": c.Segment,
-		"risk_score": c.Risk, "reasons": c.Reasons, "active_alerts": act,
+		"risk_score": c.Risk, "reasons": reasons, "active_alerts": act,
 		"pending_events": len(c.Pending),
 	})
 }

@@ -9,9 +9,10 @@ import (
 	"github.com/churnwatch/churnwatch/internal/bin"
 )
 
-// codecVersion is the encoding AppendBinary writes. Version 1 (absolute
-// times, 8-byte numbers) is still read.
-const codecVersion = 2
+// codecVersion is the encoding AppendBinary writes. Versions 1 (absolute
+// times, 8-byte numbers) and 2 (with the risk reasons, now worded on read:
+// engine.Explain) are still read.
+const codecVersion = 3
 
 // MarshalBinary encodes the state compactly: varint counts, times relative
 // to the state's own clock (AsOf), numbers as integers or cents where they
@@ -83,10 +84,6 @@ func (c *Customer) AppendBinary(b []byte) []byte {
 	w.TimeRel(f.CESAt)
 	w.String(c.Segment)
 	w.Varint(int64(c.Risk))
-	w.Uvarint(uint64(len(c.Reasons)))
-	for _, r := range c.Reasons {
-		w.String(r)
-	}
 	w.Uvarint(uint64(len(c.Active)))
 	for _, a := range c.Active {
 		w.String(a.Rule)
@@ -139,7 +136,7 @@ func room[T any](n, extra int) []T {
 func Unmarshal(id string, b []byte) (*Customer, error) {
 	r := &bin.Reader{B: b}
 	v := r.Byte()
-	if v != 1 && v != codecVersion {
+	if v < 1 || v > codecVersion {
 		return nil, fmt.Errorf("decode customer state: unknown version %d", v)
 	}
 	c := &Customer{ID: id}
@@ -216,10 +213,10 @@ func Unmarshal(id string, b []byte) (*Customer, error) {
 	f.CESAt = tm()
 	c.Segment = r.String()
 	c.Risk = int(r.Varint())
-	n = r.Count(1)
-	c.Reasons = room[string](n, 0)
-	for range n {
-		c.Reasons = append(c.Reasons, r.String())
+	if v < 3 {
+		for range r.Count(1) {
+			r.SkipString() // the risk reasons
+		}
 	}
 	n = r.Count(3)
 	c.Active = room[Active](n, 0)

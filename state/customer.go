@@ -48,8 +48,7 @@ type Customer struct {
 	Feedback  Feedback
 
 	Segment string
-	Risk    int
-	Reasons []string
+	Risk    int      // the risk score; its reasons are worded on read (engine.Explain)
 	Active  []Active // alert episodes holding now
 
 	// Deadline is the earliest instant after AsOf at which a rule's result
