@@ -135,7 +135,7 @@ func canonical(c *state.Customer) []byte {
 		if a.Hash != b.Hash {
 			return cmp.Compare(a.Hash, b.Hash)
 		}
-		return a.At.Compare(b.At)
+		return cmp.Compare(a.Day, b.Day)
 	})
 	return cp.AppendBinary(nil)
 }

@@ -105,9 +105,11 @@ func (c *Customer) AppendBinary(b []byte) []byte {
 		w.B = putLen(w.B, n, len(w.B)-n-3)
 	}
 	w.Uvarint(uint64(len(c.Seen)))
+	day := DayOf(c.AsOf)
 	for _, s := range c.Seen {
-		w.Uint64(s.Hash)
-		w.TimeRel(s.At)
+		w.Uint48(s.Hash)
+		w.Varint(int64(s.Day - day)) // from the one before: mostly 0, sorted by day
+		day = s.Day
 	}
 	return w.B
 }
@@ -243,10 +245,21 @@ func Unmarshal(id string, b []byte) (*Customer, error) {
 		c.Pending = append(c.Pending, e)
 		r.B = r.B[3+l:]
 	}
-	n = r.Count(9)
-	c.Seen = room[Seen](n, spare)
-	for range n {
-		c.Seen = append(c.Seen, Seen{Hash: r.Uint64(), At: tm()})
+	if v < 3 {
+		n = r.Count(9)
+		c.Seen = room[Seen](n, spare)
+		for range n {
+			c.Seen = append(c.Seen, Seen{Hash: r.Uint64() & (1<<48 - 1), Day: DayOf(tm())})
+		}
+	} else {
+		n = r.Count(7)
+		c.Seen = room[Seen](n, spare)
+		day := DayOf(c.AsOf)
+		for range n {
+			h := r.Uint48()
+			day += int32(r.Varint())
+			c.Seen = append(c.Seen, Seen{Hash: h, Day: day})
+		}
 	}
 	if err := r.Done("customer state"); err != nil {
 		return nil, err

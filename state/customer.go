@@ -5,6 +5,7 @@
 package state
 
 import (
+	"cmp"
 	"slices"
 	"sort"
 	"time"
@@ -20,7 +21,7 @@ const (
 	PurchaseWindow = 365 * Day // purchases kept with their exact times
 	TicketWindow   = 30 * Day  // ticket openings kept with their exact times
 	UsageDays      = 35        // daily usage buckets kept per metric
-	DedupWindow    = 35 * Day  // event ids remembered for at least this long…
+	DedupDays      = 35        // event ids remembered for at least this many days (of event time)…
 	MaxDedupIDs    = 1024      // …but never more than this many
 	// MaxMetrics bounds the usage metrics kept per customer; usage of
 	// further metrics counts under OtherMetric. The bound also keeps rule
@@ -113,11 +114,19 @@ type Active struct {
 	AlertID string
 }
 
-// Seen remembers one applied or pending event id.
+// Seen remembers one applied or pending event id: a 48-bit hash
+// (SeenHash) and the UTC day of its occurred_at. Within the most ids a
+// customer keeps, two ids share a hash with a chance of 1,024 in 2^48 at
+// most (3.6·10^-12 per event); duplicates that the pipeline itself makes
+// (redeliveries, events forwarded again) are recognised by offsets, not by
+// this.
 type Seen struct {
 	Hash uint64
-	At   time.Time
+	Day  int32
 }
+
+// SeenHash is the hash an event id is remembered by.
+func SeenHash(id string) uint64 { return HashID(id) & (1<<48 - 1) }
 
 // New returns the empty state of a customer never seen before.
 func New(id string) *Customer {
@@ -133,13 +142,13 @@ func (c *Customer) Receive(e event.Event, offset int64) bool {
 		return false
 	}
 	c.Offset = offset
-	h := HashID(e.ID)
+	h := SeenHash(e.ID)
 	for _, s := range c.Seen {
 		if s.Hash == h {
 			return false
 		}
 	}
-	c.Seen = append(c.Seen, Seen{Hash: h, At: e.OccurredAt})
+	c.Seen = append(c.Seen, Seen{Hash: h, Day: DayOf(e.OccurredAt)})
 	i := sort.Search(len(c.Pending), func(i int) bool { return !c.Pending[i].Before(&e) })
 	c.Pending = slices.Insert(c.Pending, i, e)
 	return true
@@ -305,12 +314,14 @@ func (c *Customer) Prune() {
 			c.Usage[m] = b
 		}
 	}
-	bySeen := func(a, b Seen) int { return a.At.Compare(b.At) }
+	bySeen := func(a, b Seen) int { return cmp.Compare(a.Day, b.Day) }
 	if !slices.IsSortedFunc(c.Seen, bySeen) { // usually they are, from the last Prune on
 		slices.SortStableFunc(c.Seen, bySeen)
 	}
 	n = 0
-	for n < len(c.Seen) && (len(c.Seen)-n > MaxDedupIDs || c.AsOf.Sub(c.Seen[n].At) >= DedupWindow) {
+	// An id of day d is kept while today−d ≤ DedupDays: at least DedupDays
+	// whole days after its occurred_at.
+	for n < len(c.Seen) && (len(c.Seen)-n > MaxDedupIDs || today-c.Seen[n].Day > DedupDays) {
 		n++
 	}
 	c.Seen = slices.Delete(c.Seen, 0, n)

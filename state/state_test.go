@@ -4,6 +4,7 @@ import (
 	"encoding/hex"
 	"fmt"
 	"reflect"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -49,6 +50,40 @@ func TestReceiveDeduplicates(t *testing.T) {
 	}
 	if len(c.Pending) != 2 || c.Pending[0].ID != "e2" {
 		t.Fatalf("pending not in event order: %+v", c.Pending)
+	}
+}
+
+// TestDedupWindow: an event id is remembered for DedupDays whole days of
+// event time after its day, and forgotten the day after; the days survive
+// the encoding.
+func TestDedupWindow(t *testing.T) {
+	day0 := DayStart(DayOf(t0))
+	for _, c := range []struct {
+		name string
+		at   time.Time // AsOf when the copy arrives
+		dup  bool
+	}{
+		{"the same day", day0.Add(23 * time.Hour), true},
+		{"DedupDays days later, the last minute", day0.Add((DedupDays+1)*Day - time.Minute), true},
+		{"the day after", day0.Add((DedupDays + 1) * Day), false},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			cu := New("c1")
+			e := ev("e1", event.Usage, day0.Add(time.Minute))
+			applyAll(cu, e)
+			cu.AsOf = c.at
+			cu.Prune()
+			back, err := Unmarshal(cu.ID, cu.AppendBinary(nil))
+			if err != nil {
+				t.Fatal(err)
+			}
+			if !slices.Equal(back.Seen, cu.Seen) {
+				t.Fatalf("seen ids %v decoded as %v", cu.Seen, back.Seen)
+			}
+			if got := !back.Receive(e, 5); got != c.dup {
+				t.Fatalf("the copy taken for a duplicate: %v, want %v", got, c.dup)
+			}
+		})
 	}
 }
 

@@ -54,6 +54,11 @@ func (w *Writer) Float(f float64) {
 // Uint64 appends v as eight fixed bytes (used for hashes).
 func (w *Writer) Uint64(v uint64) { w.B = binary.LittleEndian.AppendUint64(w.B, v) }
 
+// Uint48 appends the low 48 bits of v as six fixed bytes.
+func (w *Writer) Uint48(v uint64) {
+	w.B = append(w.B, byte(v), byte(v>>8), byte(v>>16), byte(v>>24), byte(v>>32), byte(v>>40))
+}
+
 // String appends a length-prefixed string.
 func (w *Writer) String(s string) {
 	w.Uvarint(uint64(len(s)))
@@ -238,6 +243,18 @@ func (r *Reader) Uint64() uint64 {
 	}
 	v := binary.LittleEndian.Uint64(r.B)
 	r.B = r.B[8:]
+	return v
+}
+
+// Uint48 reads six fixed bytes.
+func (r *Reader) Uint48() uint64 {
+	if len(r.B) < 6 {
+		r.fail()
+		return 0
+	}
+	b := r.B
+	v := uint64(b[0]) | uint64(b[1])<<8 | uint64(b[2])<<16 | uint64(b[3])<<24 | uint64(b[4])<<32 | uint64(b[5])<<40
+	r.B = r.B[6:]
 	return v
 }
 
