@@ -30,7 +30,7 @@ func benchCmd(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	profile := fs.String("cpuprofile", "", "write a CPU profile of one phase to this file (go tool pprof -top FILE)")
 	fs.StringVar(&o.ProfilePhase, "profile-phase", "e2e", "the phase --cpuprofile profiles: e2e, timers or latency")
 	fs.IntVar(&o.BatchSize, "batch-size", 0, "messages per processing batch (0: the processor's default)")
-	fs.IntVar(&o.StateCache, "state-cache", 0, "customers kept decoded per internal partition (0: the processor's default)")
+	fs.IntVar(&o.StateCache, "state-cache", 0, "customer states cached per internal partition (0: the processor's default)")
 	inProcess := fs.Bool("in-process", false, "run the end-to-end phase's processor inside the bench process instead of as `churnwatch run` (implied by --batch-size, --state-cache and a CPU profile of that phase)")
 	if err := fs.Parse(args); err != nil {
 		return errUsage

@@ -62,9 +62,9 @@ type Config struct {
 	// ReadAhead is how far, in event time, a source partition may be read
 	// ahead of the slowest one. Default 24 hours.
 	ReadAhead time.Duration
-	// StateCache is how many decoded customer states each partition keeps
-	// in memory between batches (written through to Redis). Default 20000;
-	// negative disables the cache.
+	// StateCache is how many customer states each partition keeps in
+	// memory between batches, encoded as in Redis (written through to it).
+	// Default 20000; negative disables the cache.
 	StateCache int
 	// MarkInterval is how often watermark marks are published. Default 1s.
 	MarkInterval time.Duration

@@ -7,26 +7,22 @@ import (
 	"strings"
 )
 
-// DefaultGCPercent is the garbage-collection target churnwatch runs with
-// unless GOGC is set: trading memory for fewer collections buys about a
-// tenth more throughput (BENCHMARKS.md). The heap then grows to about five
-// times what is live: during a backfill, gigabytes. Inside a container
-// with a memory limit, MemoryLimitShare of that limit is set as the Go
-// runtime's soft memory limit (unless GOMEMLIMIT is set), so the collector
-// works harder near the limit instead of the process being killed.
-const DefaultGCPercent = 400
+// churnwatch runs with Go's default garbage-collection target (GOGC=100):
+// with the hot path's allocations as they are now, a target of 400 % gave
+// no more throughput, and twice the memory (BENCHMARKS.md). Inside a
+// container with a memory limit, MemoryLimitShare of that limit is set as
+// the Go runtime's soft memory limit (unless GOMEMLIMIT is set), so the
+// collector works harder near the limit instead of the process being
+// killed.
 
 // MemoryLimitShare is the share of a container's memory limit TuneGC sets
 // as the soft memory limit.
 const MemoryLimitShare = 0.85
 
-// TuneGC applies DefaultGCPercent when the environment does not set GOGC
-// and a soft memory limit from the container's when it does not set
-// GOMEMLIMIT. It returns the soft limit it set, 0 when none.
+// TuneGC sets a soft memory limit from the container's when the
+// environment does not set GOMEMLIMIT. It returns the soft limit it set, 0
+// when none.
 func TuneGC() int64 {
-	if os.Getenv("GOGC") == "" {
-		debug.SetGCPercent(DefaultGCPercent)
-	}
 	if os.Getenv("GOMEMLIMIT") != "" {
 		return 0
 	}

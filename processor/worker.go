@@ -311,7 +311,7 @@ func (w *worker) step(ctx context.Context, log *slog.Logger, partition int, part
 	if err := part.Write(ctx, &batch); err != nil {
 		return false, err
 	}
-	cache.keep(batch.States, batch.Timers)
+	cache.keep(&batch)
 	if err := crashAt("after-write"); err != nil {
 		return false, err
 	}

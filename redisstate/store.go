@@ -181,6 +181,10 @@ type Batch struct {
 	// Counters are the batch's changes of the KPI counters and the spend
 	// histogram; nil changes none.
 	Counters *Counters
+
+	// Encoded is set by Write: Encoded[i] is States[i] as stored. The
+	// slices are never written again.
+	Encoded [][]byte
 }
 
 // Write stores b for the partition in one MULTI/EXEC transaction under
@@ -205,6 +209,7 @@ func (pt *Partition) Write(ctx context.Context, b *Batch) error {
 	if len(b.States) > 0 {
 		arena = make([]byte, 0, 512*len(b.States))
 	}
+	b.Encoded = b.Encoded[:0]
 	_, err := s.rdb.TxPipelined(ctx, func(tx redis.Pipeliner) error {
 		b.Counters.write(ctx, tx, s.k, p)
 		if len(b.States) > 0 {
@@ -212,7 +217,9 @@ func (pt *Partition) Write(ctx context.Context, b *Batch) error {
 			for _, c := range b.States {
 				start := len(arena)
 				arena = c.AppendBinary(arena)
-				kv = append(kv, s.k.customer(p, c.ID), arena[start:len(arena):len(arena)])
+				v := arena[start:len(arena):len(arena)]
+				kv = append(kv, s.k.customer(p, c.ID), v)
+				b.Encoded = append(b.Encoded, v)
 			}
 			tx.MSet(ctx, kv...)
 		}
