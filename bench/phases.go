@@ -194,7 +194,17 @@ func Timers(ctx context.Context, n int, prof Profiler) (time.Duration, error) {
 	defer r.stop()
 	m := r.p.Metrics()
 	store := r.p.Store()
-	// Every customer applied: each holds a timer (its next window edge).
+	// Every event applied (a customer's profile alone already gives it a
+	// timer: a purchase still on its way when the clock moves would be
+	// applied as an event, its alert fired without a timer), and each
+	// customer holds a timer (its next window edge).
+	srcEnds, err := adm.EndOffsets(ctx, synth.Topics()...)
+	if err != nil {
+		return 0, err
+	}
+	if err := r.drain(ctx, adm, cfg.Group, srcEnds, store, now()); err != nil {
+		return 0, err
+	}
 	if err := r.until("every customer applied", 10*time.Minute, func() bool {
 		total := int64(0)
 		for part := range cfg.InternalPartitions {
